@@ -1,0 +1,6 @@
+"""Slimmable backbones: `backbone(images, width=w)`, `backbone.subnetwork(w)`."""
+
+from keras_slim.backbones.slim_backbone import SlimBackbone
+from keras_slim.backbones.slim_resnet import SlimResNet
+
+__all__ = ["SlimBackbone", "SlimResNet"]

@@ -1,0 +1,76 @@
+"""Two ways to run a backbone's layer graph, written once per architecture.
+
+A backbone describes its forward pass once, against a *runner*:
+
+* `SlimRunner` calls the slimmable layers at one width (the training path);
+* `PlainBuilder` replaces each slimmable layer by the standard Keras layer
+  holding its slice at that width and wires a functional model: the plain
+  sub-network that export and downstream users consume.
+
+Because both follow the same description, the sub-network cannot drift from
+the slimmable network.
+"""
+
+import keras
+from keras import ops
+
+
+class SlimRunner:
+    """Runs slimmable layers at `width` (training or inference)."""
+
+    def __init__(self, width, training=None, calibrate=False):
+        self.width = width
+        self.training = training
+        self.calibrate = calibrate
+
+    def conv(self, layer, x):
+        return layer(x, width=self.width)
+
+    def norm(self, layer, x):
+        return layer(
+            x, width=self.width, training=self.training,
+            calibrate=self.calibrate,
+        )
+
+    def relu(self, x):
+        return ops.relu(x)
+
+    def relu6(self, x):
+        return ops.relu6(x)
+
+    def add(self, a, b):
+        return ops.add(a, b)
+
+    def max_pool(self, x, pool_size, strides):
+        return ops.max_pool(x, pool_size, strides, padding="same")
+
+    def global_pool(self, x):
+        return ops.mean(x, axis=(1, 2))
+
+
+class PlainBuilder:
+    """Wires the standard Keras layers of width `width` into a functional graph."""
+
+    def __init__(self, width):
+        self.width = width
+
+    def conv(self, layer, x):
+        return layer.to_keras_layer(self.width)(x)
+
+    def norm(self, layer, x):
+        return layer.to_keras_layer(self.width)(x)
+
+    def relu(self, x):
+        return keras.layers.ReLU()(x)
+
+    def relu6(self, x):
+        return keras.layers.ReLU(max_value=6.0)(x)
+
+    def add(self, a, b):
+        return keras.layers.Add()([a, b])
+
+    def max_pool(self, x, pool_size, strides):
+        return keras.layers.MaxPooling2D(pool_size, strides, padding="same")(x)
+
+    def global_pool(self, x):
+        return keras.layers.GlobalAveragePooling2D()(x)

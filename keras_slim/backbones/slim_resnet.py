@@ -1,0 +1,153 @@
+import keras
+
+from keras_slim.backbones._resnet_blocks import ResidualBlock
+from keras_slim.backbones.slim_backbone import SlimBackbone
+from keras_slim.layers import SlimConv2D
+from keras_slim.layers import slim_batch_norm
+
+_STAGES = {
+    18: ([2, 2, 2, 2], False),
+    34: ([3, 4, 6, 3], False),
+    50: ([3, 4, 6, 3], True),
+}
+
+
+@keras.saving.register_keras_serializable(package="keras_slim")
+class SlimResNet(SlimBackbone):
+    """Slimmable ResNet-18/34/50 returning globally pooled features.
+
+    Every convolution slices its channels by width; every BatchNorm is
+    switchable (a width list) or a sliced shared BN (a width range). The image
+    input of the stem and nothing else is unsliced. At width `w` the network
+    computes exactly a ResNet whose stages have `channels(c, w)` channels.
+
+    Args:
+        widths: a `keras_slim.Widths`, a width list (e.g.
+            `[1.0, 0.75, 0.5, 0.25]`) or its config dict. Default: that list.
+        depth: 18, 34 (basic blocks) or 50 (bottleneck blocks).
+        stem: `"cifar"` (3x3 stride-1 convolution, no max-pool, for 32x32
+            images) or `"imagenet"` (7x7 stride-2 convolution + 3x3 max-pool).
+        base_width: channels of the first stage at width 1.0 (64 in the
+            paper); the stages have `base_width * [1, 2, 4, 8]` channels (x4
+            after a bottleneck). Lower it to pretrain on a small machine.
+        zero_init_residual: bool, start each block's last BN gamma at zero.
+        input_shape: image shape `(height, width, channels)`.
+        synchronized: bool, cross-replica BatchNorm statistics.
+        bn_momentum: float, moving-average momentum of the BN statistics
+            (Keras convention; 0.9 equals PyTorch's 0.1).
+        bn_epsilon: float.
+        **kwargs: base `keras.Model` arguments (`name`, `dtype`).
+
+    Example:
+
+    >>> backbone = SlimResNet(depth=18, stem="cifar", base_width=16,
+    ...                       widths=[1.0, 0.5, 0.25])
+    >>> backbone(np.zeros((4, 32, 32, 3)), width=0.5).shape
+    (4, 64)
+    >>> plain = backbone.subnetwork(0.5)  # a keras.Model of standard layers
+
+    References:
+        - [He et al., Deep Residual Learning, CVPR 2016](https://arxiv.org/abs/1512.03385)
+        - [Yu et al., Slimmable Neural Networks, ICLR 2019](https://arxiv.org/abs/1812.08928)
+    """
+
+    def __init__(
+        self,
+        widths=(1.0, 0.75, 0.5, 0.25),
+        depth=18,
+        stem="cifar",
+        base_width=64,
+        zero_init_residual=False,
+        input_shape=(None, None, 3),
+        synchronized=False,
+        bn_momentum=0.9,
+        bn_epsilon=1e-5,
+        **kwargs,
+    ):
+        super().__init__(
+            widths=widths, input_shape=input_shape,
+            synchronized=synchronized, **kwargs,
+        )
+        if depth not in _STAGES:
+            raise ValueError(
+                f"`depth` must be one of {sorted(_STAGES)}, got {depth!r}."
+            )
+        if stem not in ("cifar", "imagenet"):
+            raise ValueError(
+                f"`stem` must be 'cifar' (32x32 images) or 'imagenet', got "
+                f"{stem!r}."
+            )
+        if int(base_width) < 1:
+            raise ValueError(f"`base_width` must be >= 1, got {base_width}.")
+        self.depth = depth
+        self.stem = stem
+        self.base_width = int(base_width)
+        self.zero_init_residual = bool(zero_init_residual)
+        self.bn_momentum = float(bn_momentum)
+        self.bn_epsilon = float(bn_epsilon)
+        norm_kwargs = self._norm_kwargs()
+
+        blocks_per_stage, bottleneck = _STAGES[depth]
+        if stem == "cifar":
+            self.stem_conv = SlimConv2D(
+                self.base_width, 3, self.widths, slice_input=False,
+                name="stem_conv",
+            )
+        else:
+            self.stem_conv = SlimConv2D(
+                self.base_width, 7, self.widths, strides=2,
+                slice_input=False, name="stem_conv",
+            )
+        self.stem_norm = slim_batch_norm(
+            self.widths, name="stem_bn", **norm_kwargs
+        )
+        self.blocks = []
+        in_channels = self.base_width
+        for stage, count in enumerate(blocks_per_stage):
+            filters = self.base_width * 2**stage
+            for index in range(count):
+                block = ResidualBlock(
+                    filters,
+                    strides=2 if (stage > 0 and index == 0) else 1,
+                    in_channels=in_channels,
+                    bottleneck=bottleneck,
+                    widths=self.widths,
+                    norm_kwargs=norm_kwargs,
+                    zero_init_residual=self.zero_init_residual,
+                    name=f"stage{stage + 1}_block{index + 1}",
+                )
+                self.blocks.append(block)
+                in_channels = block.out_channels
+        self.full_feature_dim = in_channels
+        self.build()
+
+    def _norm_kwargs(self):
+        kwargs = {"epsilon": self.bn_epsilon, "synchronized": self.synchronized}
+        if not self.widths.is_range:
+            kwargs["momentum"] = self.bn_momentum
+        return kwargs
+
+    def forward(self, x, run):
+        x = run.relu(run.norm(self.stem_norm, run.conv(self.stem_conv, x)))
+        if self.stem == "imagenet":
+            x = run.max_pool(x, 3, 2)
+        for block in self.blocks:
+            x = block.forward(x, run)
+        return run.global_pool(x)
+
+    def feature_dim(self, width=None):
+        return self.widths.channels(self.full_feature_dim, width)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "depth": self.depth,
+                "stem": self.stem,
+                "base_width": self.base_width,
+                "zero_init_residual": self.zero_init_residual,
+                "bn_momentum": self.bn_momentum,
+                "bn_epsilon": self.bn_epsilon,
+            }
+        )
+        return config

@@ -1,0 +1,42 @@
+"""Input checks shared by the slimmable layers: one message for each mistake."""
+
+from keras_slim.width import width_name
+
+
+def check_rank(layer, inputs, rank, what):
+    """Raises a clear error when `inputs` do not have `rank` dimensions."""
+    if len(inputs.shape) != rank:
+        raise ValueError(
+            f"Layer '{layer.name}' expects {what} of rank {rank}, got an "
+            f"input of shape {tuple(inputs.shape)} (rank {len(inputs.shape)})."
+        )
+
+
+def check_min_rank(layer, inputs, rank, what):
+    if len(inputs.shape) < rank:
+        raise ValueError(
+            f"Layer '{layer.name}' expects {what} of rank >= {rank}, got an "
+            f"input of shape {tuple(inputs.shape)}."
+        )
+
+
+def check_channels(layer, inputs, expected, width):
+    """Raises when the input's channel count is not the one of `width`."""
+    actual = inputs.shape[-1]
+    if actual != expected:
+        raise ValueError(
+            f"Layer '{layer.name}' at width {width:g} ({width_name(width)}) "
+            f"expects {expected} input channels, got {actual} (input shape "
+            f"{tuple(inputs.shape)}). Feed it the output of the previous layer "
+            f"at the same width."
+        )
+
+
+def pair(value, name):
+    if isinstance(value, int):
+        return (value, value)
+    value = tuple(int(v) for v in value)
+    if len(value) != 2:
+        raise ValueError(f"`{name}` must be an int or a pair, got {value}.")
+    return value
+

@@ -1,0 +1,226 @@
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_slim.layers._utils import check_channels
+from keras_slim.layers._utils import check_min_rank
+from keras_slim.width import Widths
+from keras_slim.width import width_name
+
+
+@keras.saving.register_keras_serializable(package="keras_slim")
+class SlimBatchNormalization(keras.layers.Layer):
+    """BatchNorm of universally slimmable networks: shared affine, sliced.
+
+    One gamma and beta of the full size are shared by every width; width `w`
+    uses their leading `channels(w)` entries. In training the layer normalizes
+    with the batch statistics and stores nothing (any width of the range can
+    train). Running statistics are kept per width of `widths.stat_widths` and
+    filled by *BN calibration*: call the layer (or the backbone) with
+    `training=True, calibrate=True` on training batches after
+    `reset_statistics()`; each call adds the batch's mean and variance to a
+    cumulative average. Inference at a width uses that width's statistics.
+
+    Args:
+        widths: a `keras_slim.Widths` (range or list), a list, or its config.
+        epsilon: float.
+        center: bool, whether to learn beta.
+        scale: bool, whether to learn gamma.
+        gamma_initializer: initializer of gamma.
+        synchronized: bool, cross-replica batch statistics under a
+            `tf.distribute` strategy.
+        expansion: int, channels at width `w` are
+            `expansion * channels(full // expansion, w)`.
+        input_channels: int or `None`, channels at the largest width; inferred
+            from the first input when `None`.
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Example:
+
+    >>> widths = Widths(min_width=0.25, max_width=1.0, stat_widths=[1.0, 0.5])
+    >>> bn = SlimBatchNormalization(widths, input_channels=64)
+    >>> bn.reset_statistics()
+    >>> _ = bn(np.random.rand(8, 32), width=0.5, training=True, calibrate=True)
+    >>> bn(np.random.rand(8, 32), width=0.5).shape
+    (8, 32)
+
+    References:
+        - [Yu and Huang, Universally Slimmable Networks, ICCV 2019](https://arxiv.org/abs/1903.05134)
+        - [Cao et al., Universally Slimmable Self-Supervised Learning, CVPR 2023](https://arxiv.org/abs/2303.07126)
+    """
+
+    def __init__(
+        self,
+        widths,
+        epsilon=1e-5,
+        center=True,
+        scale=True,
+        gamma_initializer="ones",
+        synchronized=False,
+        expansion=1,
+        input_channels=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.widths = Widths.coerce(widths)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.gamma_initializer = keras.initializers.get(gamma_initializer)
+        self.synchronized = bool(synchronized)
+        self.expansion = int(expansion)
+        self.input_channels = input_channels
+
+    def build(self, input_shape):
+        if self.input_channels is None:
+            self.input_channels = int(input_shape[-1])
+        full = (self.input_channels,)
+        self.gamma = self.add_weight(
+            name="gamma",
+            shape=full,
+            initializer=self.gamma_initializer,
+            trainable=self.scale,
+        ) if self.scale else None
+        self.beta = self.add_weight(
+            name="beta", shape=full, initializer="zeros"
+        ) if self.center else None
+        self.moving_means = []
+        self.moving_variances = []
+        self.calibration_counts = []
+        for w in self.widths.stat_widths:
+            shape = (self.channels_at(w),)
+            tag = width_name(w)
+            self.moving_means.append(self.add_weight(
+                name=f"moving_mean_{tag}", shape=shape,
+                initializer="zeros", trainable=False,
+            ))
+            self.moving_variances.append(self.add_weight(
+                name=f"moving_variance_{tag}", shape=shape,
+                initializer="ones", trainable=False,
+            ))
+            self.calibration_counts.append(self.add_weight(
+                name=f"calibration_count_{tag}", shape=(),
+                initializer="zeros", trainable=False,
+            ))
+
+    def channels_at(self, width):
+        return self.widths.channels(self.input_channels, width, self.expansion)
+
+    def reset_statistics(self, widths=None):
+        """Resets the running statistics of `widths` (default: all of them)."""
+        targets = self.widths.stat_widths if widths is None else widths
+        for w in targets:
+            i = self.widths.stat_index(w)
+            self.moving_means[i].assign(ops.zeros_like(self.moving_means[i]))
+            self.moving_variances[i].assign(
+                ops.ones_like(self.moving_variances[i])
+            )
+            self.calibration_counts[i].assign(0.0)
+
+    def calibrated(self, width):
+        """Number of batches averaged into the statistics of `width`."""
+        i = self.widths.stat_index(width)
+        return int(ops.convert_to_numpy(self.calibration_counts[i]))
+
+    def call(self, inputs, width=None, training=None, calibrate=False):
+        width = self.widths.validate(width)
+        check_min_rank(self, inputs, 2, "features (batch, ..., channels)")
+        channels = self.channels_at(width)
+        check_channels(self, inputs, channels, width)
+        if training or calibrate:
+            mean, variance = self._batch_moments(inputs)
+            if calibrate:
+                self._accumulate(width, mean, variance)
+        else:
+            i = self.widths.stat_index(width)
+            mean = self.moving_means[i]
+            variance = self.moving_variances[i]
+        gamma, beta = self.sliced_affine(width)
+        return ops.batch_normalization(
+            inputs, ops.cast(mean, inputs.dtype),
+            ops.cast(variance, inputs.dtype), axis=-1,
+            offset=None if beta is None else ops.cast(beta, inputs.dtype),
+            scale=None if gamma is None else ops.cast(gamma, inputs.dtype),
+            epsilon=self.epsilon,
+        )
+
+    def sliced_affine(self, width):
+        """(gamma, beta) at `width`; `None` for a disabled one."""
+        channels = self.channels_at(width)
+        full = channels == self.input_channels
+
+        def cut(v):
+            if v is None or full:
+                return v
+            return v[:channels]
+
+        return cut(self.gamma), cut(self.beta)
+
+    def _batch_moments(self, inputs):
+        axes = list(range(len(inputs.shape) - 1))
+        # Statistics in float32 even under mixed precision: float16 variances
+        # of large activations overflow.
+        x = ops.cast(inputs, "float32")
+        replica = tf.distribute.get_replica_context()
+        if not self.synchronized or replica is None or (
+            replica.num_replicas_in_sync == 1
+        ):
+            return ops.moments(x, axes)
+        count = ops.cast(ops.prod(ops.shape(x)[:-1]), "float32")
+        total, total_sq, total_count = replica.all_reduce(
+            tf.distribute.ReduceOp.SUM,
+            [ops.sum(x, axes), ops.sum(ops.square(x), axes), count],
+        )
+        mean = total / total_count
+        variance = ops.maximum(total_sq / total_count - ops.square(mean), 0.0)
+        return mean, variance
+
+    def _accumulate(self, width, mean, variance):
+        i = self.widths.stat_index(width)
+        count = self.calibration_counts[i]
+        new_count = count + 1.0
+        self.moving_means[i].assign(
+            self.moving_means[i] + (mean - self.moving_means[i]) / new_count
+        )
+        # The first batch replaces the reset value 1 of the variance.
+        self.moving_variances[i].assign(
+            self.moving_variances[i] * (count / new_count)
+            + variance / new_count
+        )
+        count.assign(new_count)
+
+    def to_keras_layer(self, width=None, name=None):
+        """A built `keras.layers.BatchNormalization` with width's state."""
+        width = self.widths.validate(width)
+        i = self.widths.stat_index(width)
+        layer = keras.layers.BatchNormalization(
+            epsilon=self.epsilon, center=self.center, scale=self.scale,
+            name=name or self.name,
+        )
+        channels = self.channels_at(width)
+        layer.build((None, channels))
+        # Built on a 2-D shape only to create the weights: accept any rank.
+        layer.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: channels})
+        gamma, beta = self.sliced_affine(width)
+        values = [v for v in (gamma, beta) if v is not None]
+        values += [self.moving_means[i], self.moving_variances[i]]
+        layer.set_weights([ops.convert_to_numpy(v) for v in values])
+        return layer
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "widths": self.widths.get_config(),
+                "epsilon": self.epsilon,
+                "center": self.center,
+                "scale": self.scale,
+                "gamma_initializer": keras.initializers.serialize(
+                    self.gamma_initializer
+                ),
+                "synchronized": self.synchronized,
+                "expansion": self.expansion,
+                "input_channels": self.input_channels,
+            }
+        )
+        return config
