@@ -31,6 +31,8 @@ class SlimConv2D(keras.layers.Layer):
         expansion: int, output channels at width `w` are
             `expansion * channels(filters // expansion, w)`: the rounding of
             MobileNetV2's expansion convolutions.
+        input_expansion: int, the same rounding for the input channels (a
+            projection convolution reading expanded channels).
         input_channels: int or `None`, input channels at the largest width.
             Inferred from the first input when `None`, so build the layer (or
             call it first) at the largest width, or pass it.
@@ -61,6 +63,7 @@ class SlimConv2D(keras.layers.Layer):
         slice_input=True,
         slice_output=True,
         expansion=1,
+        input_expansion=1,
         input_channels=None,
         kernel_initializer="he_normal",
         bias_initializer="zeros",
@@ -81,6 +84,7 @@ class SlimConv2D(keras.layers.Layer):
         self.slice_input = bool(slice_input)
         self.slice_output = bool(slice_output)
         self.expansion = int(expansion)
+        self.input_expansion = int(input_expansion)
         self.input_channels = input_channels
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -106,7 +110,9 @@ class SlimConv2D(keras.layers.Layer):
     def input_channels_at(self, width):
         if not self.slice_input:
             return self.input_channels
-        return self.widths.channels(self.input_channels, width)
+        return self.widths.channels(
+            self.input_channels, width, self.input_expansion
+        )
 
     def output_channels_at(self, width):
         if not self.slice_output:
@@ -173,6 +179,7 @@ class SlimConv2D(keras.layers.Layer):
                 "slice_input": self.slice_input,
                 "slice_output": self.slice_output,
                 "expansion": self.expansion,
+                "input_expansion": self.input_expansion,
                 "input_channels": self.input_channels,
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer

@@ -29,6 +29,9 @@ class SwitchableBatchNormalization(keras.layers.Layer):
             `tf.distribute` strategy (exact multi-replica training).
         expansion: int, channels at width `w` are
             `expansion * channels(full // expansion, w)`.
+        slice_channels: bool; False for a fixed-size input (e.g. the fixed
+            1280-channel last layer of MobileNetV2 or an embedding), which
+            still gets statistics of its own per width.
         input_channels: int or `None`, channels at the largest width; inferred
             from the first input when `None`.
         **kwargs: base `keras.layers.Layer` arguments.
@@ -53,6 +56,7 @@ class SwitchableBatchNormalization(keras.layers.Layer):
         gamma_initializer="ones",
         synchronized=False,
         expansion=1,
+        slice_channels=True,
         input_channels=None,
         **kwargs,
     ):
@@ -71,6 +75,7 @@ class SwitchableBatchNormalization(keras.layers.Layer):
         self.gamma_initializer = keras.initializers.get(gamma_initializer)
         self.synchronized = bool(synchronized)
         self.expansion = int(expansion)
+        self.slice_channels = bool(slice_channels)
         self.input_channels = input_channels
         self.norms = [
             keras.layers.BatchNormalization(
@@ -93,6 +98,8 @@ class SwitchableBatchNormalization(keras.layers.Layer):
             norm.build(shape)
 
     def channels_at(self, width):
+        if not self.slice_channels:
+            return self.input_channels
         return self.widths.channels(self.input_channels, width, self.expansion)
 
     def norm_at(self, width):
@@ -138,6 +145,7 @@ class SwitchableBatchNormalization(keras.layers.Layer):
                 ),
                 "synchronized": self.synchronized,
                 "expansion": self.expansion,
+                "slice_channels": self.slice_channels,
                 "input_channels": self.input_channels,
             }
         )
