@@ -155,10 +155,10 @@ class Widths:
         self.values = None
         if stat_widths is None:
             step = (self.max_width - self.min_width) / 7
-            stat_widths = [
-                round(self.max_width - i * step, 4) for i in range(8)
-            ]
-            stat_widths[-1] = self.min_width
+            points = [round(self.max_width - i * step, 4) for i in range(7)]
+            points.append(self.min_width)
+            # Rounding can merge the points of a very narrow range.
+            stat_widths = sorted(set(points), reverse=True)
         else:
             stat_widths = [float(w) for w in stat_widths]
             if not stat_widths:
@@ -208,7 +208,7 @@ class Widths:
 
     def _check_in_range(self, width):
         lo, hi = self.min_width, self.max_width
-        if width < lo - _TOLERANCE or width > hi + _TOLERANCE:
+        if not lo - _TOLERANCE <= width <= hi + _TOLERANCE:
             raise ValueError(
                 f"Width {width:g} is outside this network's range "
                 f"[{lo:g}, {hi:g}]. Use a width inside it."

@@ -58,7 +58,7 @@ class PlainBuilder:
         return layer.to_keras_layer(self.width)(x)
 
     def norm(self, layer, x):
-        return layer.to_keras_layer(self.width)(x)
+        return layer.to_keras_layer(self.width, input_shape=x.shape)(x)
 
     def relu(self, x):
         return keras.layers.ReLU()(x)

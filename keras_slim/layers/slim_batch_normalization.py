@@ -196,8 +196,12 @@ class SlimBatchNormalization(keras.layers.Layer):
         )
         count.assign(new_count)
 
-    def to_keras_layer(self, width=None, name=None):
-        """A built `keras.layers.BatchNormalization` with width's state."""
+    def to_keras_layer(self, width=None, name=None, input_shape=None):
+        """A built `keras.layers.BatchNormalization` with width's state.
+
+        `input_shape` (default: rank 2) sets the rank the layer is built for:
+        Keras BatchNormalization fixes its reduction axes at build time.
+        """
         width = self.widths.validate(width)
         i = self.widths.stat_index(width)
         layer = keras.layers.BatchNormalization(
@@ -205,9 +209,7 @@ class SlimBatchNormalization(keras.layers.Layer):
             name=name or self.name,
         )
         channels = self.channels_at(width)
-        layer.build((None, channels))
-        # Built on a 2-D shape only to create the weights: accept any rank.
-        layer.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: channels})
+        layer.build(tuple(input_shape or (None, None))[:-1] + (channels,))
         gamma, beta = self.sliced_affine(width)
         values = [v for v in (gamma, beta) if v is not None]
         values += [self.moving_means[i], self.moving_variances[i]]

@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_slim.layers._banded import BandedWeight
+from keras_slim.layers._banded import band_edges
 from keras_slim.layers._utils import check_channels
 from keras_slim.layers._utils import check_rank
 from keras_slim.layers._utils import pair
@@ -94,18 +96,44 @@ class SlimConv2D(keras.layers.Layer):
     def build(self, input_shape):
         if self.input_channels is None:
             self.input_channels = int(input_shape[-1])
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=self.kernel_size + (self.input_channels, self.filters),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=(self.filters,),
-                initializer=self.bias_initializer,
+        edges = {}
+        if self.slice_input:
+            edges[2] = band_edges(
+                self.widths, self.input_channels, self.input_expansion
             )
+        if self.slice_output:
+            edges[3] = band_edges(self.widths, self.filters, self.expansion)
+        self._kernel = BandedWeight(
+            self, "kernel",
+            self.kernel_size + (self.input_channels, self.filters),
+            edges, self.kernel_initializer, self.kernel_regularizer,
+        )
+        self._bias = None
+        if self.use_bias:
+            self._bias = BandedWeight(
+                self, "bias", (self.filters,),
+                {0: edges[3]} if 3 in edges else {}, self.bias_initializer,
+            )
+
+    @property
+    def kernel(self):
+        """The full kernel `[kh, kw, in, filters]`, assembled from its bands."""
+        return self._kernel.full()
+
+    @property
+    def bias(self):
+        return None if self._bias is None else self._bias.full()
+
+    def assign_weight(self, name, value):
+        """Sets the full-size `"kernel"` or `"bias"` (split into its bands)."""
+        weight = {"kernel": self._kernel, "bias": self._bias}.get(name)
+        if weight is None:
+            known = "'kernel' and 'bias'" if self.use_bias else "'kernel'"
+            raise ValueError(
+                f"Layer '{self.name}' has no weight {name!r} to assign; it "
+                f"has {known}."
+            )
+        weight.assign(value)
 
     def input_channels_at(self, width):
         if not self.slice_input:
@@ -136,17 +164,14 @@ class SlimConv2D(keras.layers.Layer):
     def sliced_weights(self, width):
         """The (kernel, bias) the layer uses at `width`; bias is None if unused.
 
-        At the full size the variables are used as they are, so the full width
-        pays for no slice.
+        Only the weight bands of `width` are read, so the bands of larger
+        widths get neither gradient nor update.
         """
-        in_c = self.input_channels_at(width)
         out_c = self.output_channels_at(width)
-        kernel = self.kernel
-        if (in_c, out_c) != (self.input_channels, self.filters):
-            kernel = kernel[:, :, :in_c, :out_c]
-        bias = None
-        if self.use_bias:
-            bias = self.bias if out_c == self.filters else self.bias[:out_c]
+        kernel = self._kernel.leading(
+            {2: self.input_channels_at(width), 3: out_c}
+        )
+        bias = None if self._bias is None else self._bias.leading({0: out_c})
         return kernel, bias
 
     def to_keras_layer(self, width=None, name=None):

@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_slim.layers._banded import BandedWeight
+from keras_slim.layers._banded import band_edges
 from keras_slim.layers._utils import check_channels
 from keras_slim.layers._utils import check_min_rank
 from keras_slim.width import Widths
@@ -66,18 +68,41 @@ class SlimDense(keras.layers.Layer):
     def build(self, input_shape):
         if self.input_channels is None:
             self.input_channels = int(input_shape[-1])
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(self.input_channels, self.units),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
+        edges = {}
+        if self.slice_input:
+            edges[0] = band_edges(self.widths, self.input_channels)
+        if self.slice_output:
+            edges[1] = band_edges(self.widths, self.units)
+        self._kernel = BandedWeight(
+            self, "kernel", (self.input_channels, self.units), edges,
+            self.kernel_initializer, self.kernel_regularizer,
         )
+        self._bias = None
         if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=(self.units,),
-                initializer=self.bias_initializer,
+            self._bias = BandedWeight(
+                self, "bias", (self.units,),
+                {0: edges[1]} if 1 in edges else {}, self.bias_initializer,
             )
+
+    @property
+    def kernel(self):
+        """The full kernel `[in, units]`, assembled from its bands."""
+        return self._kernel.full()
+
+    @property
+    def bias(self):
+        return None if self._bias is None else self._bias.full()
+
+    def assign_weight(self, name, value):
+        """Sets the full-size `"kernel"` or `"bias"` (split into its bands)."""
+        weight = {"kernel": self._kernel, "bias": self._bias}.get(name)
+        if weight is None:
+            known = "'kernel' and 'bias'" if self.use_bias else "'kernel'"
+            raise ValueError(
+                f"Layer '{self.name}' has no weight {name!r} to assign; it "
+                f"has {known}."
+            )
+        weight.assign(value)
 
     def input_channels_at(self, width):
         if not self.slice_input:
@@ -101,14 +126,9 @@ class SlimDense(keras.layers.Layer):
 
     def sliced_weights(self, width):
         """The (kernel, bias) used at `width`; bias is None if unused."""
-        in_c = self.input_channels_at(width)
         out_c = self.output_channels_at(width)
-        kernel = self.kernel
-        if (in_c, out_c) != (self.input_channels, self.units):
-            kernel = kernel[:in_c, :out_c]
-        bias = None
-        if self.use_bias:
-            bias = self.bias if out_c == self.units else self.bias[:out_c]
+        kernel = self._kernel.leading({0: self.input_channels_at(width), 1: out_c})
+        bias = None if self._bias is None else self._bias.leading({0: out_c})
         return kernel, bias
 
     def to_keras_layer(self, width=None, name=None):

@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_slim.layers._banded import BandedWeight
+from keras_slim.layers._banded import band_edges
 from keras_slim.layers._utils import check_channels
 from keras_slim.layers._utils import check_rank
 from keras_slim.layers._utils import pair
@@ -79,18 +81,38 @@ class SlimDepthwiseConv2D(keras.layers.Layer):
     def build(self, input_shape):
         if self.input_channels is None:
             self.input_channels = int(input_shape[-1])
-        self.kernel = self.add_weight(
-            name="depthwise_kernel",
-            shape=self.kernel_size + (self.input_channels, 1),
-            initializer=self.depthwise_initializer,
-            regularizer=self.depthwise_regularizer,
+        edges = band_edges(self.widths, self.input_channels, self.expansion)
+        self._kernel = BandedWeight(
+            self, "depthwise_kernel",
+            self.kernel_size + (self.input_channels, 1), {2: edges},
+            self.depthwise_initializer, self.depthwise_regularizer,
         )
+        self._bias = None
         if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=(self.input_channels,),
-                initializer=self.bias_initializer,
+            self._bias = BandedWeight(
+                self, "bias", (self.input_channels,), {0: edges},
+                self.bias_initializer,
             )
+
+    @property
+    def kernel(self):
+        """The full depthwise kernel, assembled from its bands."""
+        return self._kernel.full()
+
+    @property
+    def bias(self):
+        return None if self._bias is None else self._bias.full()
+
+    def assign_weight(self, name, value):
+        """Sets the full-size `"kernel"` or `"bias"` (split into its bands)."""
+        weight = {"kernel": self._kernel, "bias": self._bias}.get(name)
+        if weight is None:
+            known = "'kernel' and 'bias'" if self.use_bias else "'kernel'"
+            raise ValueError(
+                f"Layer '{self.name}' has no weight {name!r} to assign; it "
+                f"has {known}."
+            )
+        weight.assign(value)
 
     def channels_at(self, width):
         return self.widths.channels(self.input_channels, width, self.expansion)
@@ -110,11 +132,10 @@ class SlimDepthwiseConv2D(keras.layers.Layer):
     def sliced_weights(self, width):
         """The (kernel, bias) used at `width`; bias is None if unused."""
         channels = self.channels_at(width)
-        full = channels == self.input_channels
-        kernel = self.kernel if full else self.kernel[:, :, :channels, :]
+        kernel = self._kernel.leading({2: channels})
         bias = None
-        if self.use_bias:
-            bias = self.bias if full else self.bias[:channels]
+        if self._bias is not None:
+            bias = self._bias.leading({0: channels})
         return kernel, bias
 
     def to_keras_layer(self, width=None, name=None):

@@ -114,8 +114,12 @@ class SwitchableBatchNormalization(keras.layers.Layer):
         check_channels(self, inputs, self.channels_at(width), width)
         return self.norm_at(width)(inputs, training=training or calibrate)
 
-    def to_keras_layer(self, width=None, name=None):
-        """A built `keras.layers.BatchNormalization` copying width's state."""
+    def to_keras_layer(self, width=None, name=None, input_shape=None):
+        """A built `keras.layers.BatchNormalization` copying width's state.
+
+        `input_shape` (default: rank 2) sets the rank the layer is built for:
+        Keras BatchNormalization fixes its reduction axes at build time.
+        """
         source = self.norm_at(self.widths.validate(width))
         layer = keras.layers.BatchNormalization(
             momentum=self.momentum,
@@ -125,9 +129,7 @@ class SwitchableBatchNormalization(keras.layers.Layer):
             name=name or self.name,
         )
         channels = self.channels_at(width)
-        layer.build((None, channels))
-        # Built on a 2-D shape only to create the weights: accept any rank.
-        layer.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: channels})
+        layer.build(tuple(input_shape or (None, None))[:-1] + (channels,))
         layer.set_weights(source.get_weights())
         return layer
 

@@ -85,7 +85,8 @@ def test_subnetwork_holds_copies_not_references(rng):
     plain = backbone.subnetwork(0.5)
     x = images(rng)
     before = plain(x).numpy()
-    backbone.stem_conv.kernel.assign(backbone.stem_conv.kernel * 0.0)
+    for variable in backbone.stem_conv.weights:
+        variable.assign(variable * 0.0)
     np.testing.assert_array_equal(plain(x).numpy(), before)
 
 
@@ -258,3 +259,13 @@ def test_integer_images_are_accepted(rng):
     features = backbone(pixels, width=0.5, training=False)
     expected = backbone(pixels.astype("float32"), width=0.5, training=False)
     np.testing.assert_array_equal(features, expected)
+
+
+def test_subnetwork_trains_like_a_plain_keras_model(rng):
+    backbone = small_resnet()
+    plain = backbone.subnetwork(0.5)
+    x = images(rng)
+    plain.compile(optimizer="sgd", loss="mse")
+    history = plain.fit(x, np.zeros((4, 32)), epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert history.history["loss"][1] < history.history["loss"][0]

@@ -1,0 +1,69 @@
+"""Cross-replica BatchNorm: two replicas with half batches == one full batch.
+
+Logical devices must be configured before TensorFlow starts, so the
+distributed part runs in a subprocess.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras, numpy as np
+    from keras_slim import Widths
+    from keras_slim.backbones import SlimResNet
+
+    widths = {widths}
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 16, 16, 3)).astype("float32")
+    # Shift one half so that per-replica statistics differ from global ones.
+    x[4:] = x[4:] * 3.0 + 2.0
+    out = {{}}
+    for synchronized in (True, False):
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        with strategy.scope():
+            keras.utils.set_random_seed(0)
+            model = SlimResNet(widths=widths, base_width=4,
+                               synchronized=synchronized)
+        dist = strategy.experimental_distribute_dataset(
+            tf.data.Dataset.from_tensor_slices(x).batch(8))
+        batch = next(iter(dist))
+        result = strategy.run(
+            lambda b: model(b, width=0.5, training=True), args=(batch,))
+        parts = strategy.experimental_local_results(result)
+        out[str(synchronized)] = np.concatenate(
+            [p.numpy() for p in parts]).tolist()
+    keras.utils.set_random_seed(0)
+    single = SlimResNet(widths=widths, base_width=4)
+    out["single"] = single(x, width=0.5, training=True).numpy().tolist()
+    print("RESULT" + json.dumps(out))
+    """
+)
+
+
+def _run(widths):
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(widths=widths)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")][0]
+    return {k: np.array(v) for k, v in json.loads(line[6:]).items()}
+
+
+def test_synchronized_batch_norm_equals_one_device_full_batch():
+    for widths in ("[1.0, 0.5]", "Widths(min_width=0.25, max_width=1.0)"):
+        out = _run(widths)
+        np.testing.assert_allclose(out["True"], out["single"], atol=1e-4)
+        # Without synchronization each replica normalizes its own half.
+        assert np.abs(out["False"] - out["single"]).max() > 1e-2
