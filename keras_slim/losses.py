@@ -242,14 +242,15 @@ def contrastive_accuracy(logits, labels=None):
 def distillation_loss(student_logits, teacher_logits, temperature):
     """SlimCLR's online distillation from the full width, per example.
 
-    `KD_i = -T^2 * sum_j softmax(sg(t_i) / T)_j * log_softmax(s_i / T)_j`
+    `KD_i = T^2 * KL(softmax(sg(t_i) / T) || softmax(s_i / T))`
     (Zhao et al., "Slimmable Networks for Contrastive Self-supervised
     Learning", arXiv 2209.15525; Hinton et al. 2015 for the `T^2` factor),
     where `t` are the full-width logits of the same step and `s` the logits of
-    a smaller width. The teacher's gradient is stopped here. This is a
-    cross-entropy (not a KL): it differs from `KL(p_t || p_s)` by the teacher
-    entropy, a constant for the student, so its gradient w.r.t. `s` is
-    `T * (softmax(s / T) - softmax(t / T))`, zero when `s == t`.
+    a smaller width. The teacher's gradient is stopped here. SlimCLR writes it
+    as the cross-entropy `-T^2 sum p_t log p_s`; the KL differs from it by the
+    teacher entropy, a constant for the student, so the gradient w.r.t. `s`
+    is the same, `T * (softmax(s / T) - softmax(t / T))`, while the logged
+    value reads 0 when the student matches the teacher.
 
     Args:
         student_logits: `(batch, classes)` logits of the student (sub-width).
@@ -263,10 +264,13 @@ def distillation_loss(student_logits, teacher_logits, temperature):
     temperature = _scalar_f32(temperature)
     teacher = ops.stop_gradient(_f32(teacher_logits))
     student = _f32(student_logits)
-    teacher_probs = ops.softmax(teacher / temperature, axis=-1)
+    teacher_log_probs = ops.log_softmax(teacher / temperature, axis=-1)
     student_log_probs = ops.log_softmax(student / temperature, axis=-1)
-    cross_entropy = -ops.sum(teacher_probs * student_log_probs, axis=-1)
-    return cross_entropy * (temperature * temperature)
+    kl = ops.sum(
+        ops.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs),
+        axis=-1,
+    )
+    return kl * (temperature * temperature)
 
 
 def _cosine_to_constant(p, z):

@@ -1,4 +1,4 @@
-"""Optimizers and learning-rate schedules for slimmable self-supervised pretraining."""
+"""Optimizers and learning-rate schedules for self-supervised pretraining."""
 
 from keras_slim.optimizers.lars import LARS
 from keras_slim.optimizers.schedules import SlowStartCosine

@@ -1,4 +1,4 @@
-"""LARS: layer-wise adaptive rate scaling, as used for self-supervised pretraining."""
+"""LARS: layer-wise adaptive rate scaling for self-supervised pretraining."""
 
 import re
 
@@ -243,7 +243,10 @@ class LARS(keras.optimizers.Optimizer):
         self._use_adaptation = adapt
 
     def uses_weight_decay(self, variable):
-        """Whether `variable` (already built) gets the coupled weight decay."""
+        """Whether `variable` (already built) gets the coupled weight decay.
+
+        Always `False` when `weight_decay` is 0.
+        """
         return self._use_decay[self._get_variable_index(variable)]
 
     def uses_adaptation(self, variable):
@@ -273,7 +276,9 @@ class LARS(keras.optimizers.Optimizer):
             )
             # Never divide by zero, even in the branch that where() discards
             # (its NaN would still poison gradients through where()).
-            safe_g_norm = ops.where(both_positive, g_norm, ops.ones_like(g_norm))
+            safe_g_norm = ops.where(
+                both_positive, g_norm, ops.ones_like(g_norm)
+            )
             ratio = ops.where(
                 both_positive,
                 ops.cast(self.eta, dtype) * w_norm / safe_g_norm,
@@ -307,3 +312,11 @@ class LARS(keras.optimizers.Optimizer):
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        # The base class deserializes `learning_rate` in place; work on a
+        # copy so that the caller's config dict is left untouched.
+        return super().from_config(
+            dict(config), custom_objects=custom_objects
+        )

@@ -1,0 +1,96 @@
+"""Momentum (EMA) encoders and the MoCo key queue, distribution-safe."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_slim import losses
+
+
+def clone_layer(layer, name, input_shape=None):
+    """A fresh copy of a Keras layer/model, named `name`, same weights."""
+    config = dict(layer.get_config(), name=name)
+    copy = layer.__class__.from_config(config)
+    if not copy.built:
+        copy.build(input_shape)
+    for target, source in zip(copy.weights, layer.weights):
+        target.assign(source)
+    return copy
+
+
+def ema_update(targets, sources, momentum):
+    """`t = m * t + (1 - m) * s` for each pair.
+
+    The sources are mirrored (identical on every replica), so every replica
+    computes the same new value: the encoders stay in sync without a
+    cross-replica reduction.
+    """
+    momentum = tf.cast(momentum, tf.float32)
+    for target, source in zip(targets, sources):
+        value = ops.convert_to_tensor(source)
+        new = momentum * tf.cast(target, tf.float32) + (1.0 - momentum) * (
+            tf.cast(value, tf.float32)
+        )
+        target.assign(tf.cast(new, target.dtype))
+
+
+def cosine_momentum(base, step, total_steps):
+    """MoCo v3/BYOL schedule: `1 - (1 - base) * (cos(pi * t / T) + 1) / 2`."""
+    if not total_steps:
+        return tf.constant(base, tf.float32)
+    progress = tf.minimum(
+        tf.cast(step, tf.float32) / float(total_steps), 1.0
+    )
+    return 1.0 - (1.0 - base) * (tf.cos(np.pi * progress) + 1.0) / 2.0
+
+
+class KeyQueue:
+    """MoCo's queue of negative keys, identical on every replica.
+
+    Keys are gathered from all replicas before they are enqueued, and the
+    queue variables are aggregated `only_first_replica`: every replica holds
+    and writes the same global keys (a queue with default aggregation would
+    silently diverge across replicas).
+    """
+
+    def __init__(self, model, size, dim, seed=0):
+        self.size = int(size)
+        self.dim = int(dim)
+        rng = np.random.default_rng(seed)
+        initial = rng.standard_normal((self.size, self.dim)).astype("float32")
+        initial /= np.linalg.norm(initial, axis=1, keepdims=True)
+        model.queue = keras.Variable(
+            initial, trainable=False, name="queue",
+            aggregation="only_first_replica",
+        )
+        model.queue_pointer = keras.Variable(
+            0, dtype="int32", trainable=False, name="queue_pointer",
+            aggregation="only_first_replica",
+        )
+        self.model = model
+
+    def enqueue(self, keys):
+        (keys,), _ = losses._gather_from_replicas([keys], True)
+        keys = tf.cast(losses.l2_normalize(keys), tf.float32)
+        batch = keys.shape[0]
+        if batch is None:
+            raise ValueError(
+                "The MoCo queue needs a static batch size: batch the dataset "
+                "with drop_remainder=True."
+            )
+        if self.size % batch:
+            raise ValueError(
+                f"The queue size ({self.size}) must be a multiple of the "
+                f"global batch size ({batch}). Change `queue_size` or the "
+                f"batch size."
+            )
+        queue = self.model.queue
+        pointer = ops.convert_to_tensor(self.model.queue_pointer)
+        updated = tf.tensor_scatter_nd_update(
+            ops.convert_to_tensor(queue),
+            tf.reshape(pointer + tf.range(batch), (-1, 1)),
+            keys,
+        )
+        queue.assign(updated)
+        self.model.queue_pointer.assign((pointer + batch) % self.size)

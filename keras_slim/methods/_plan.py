@@ -1,0 +1,81 @@
+"""Which widths a training step runs: slots, phases, in-graph sampling.
+
+A step trains a list of *slots*. A static slot always runs one width; a
+random slot runs one width of a candidate grid chosen in the graph (a
+`tf.switch_case`, so shapes stay static and the trace count stays bounded by
+the grid, never by the step count). Randomness is stateless, seeded by
+`(seed, step)`: every replica and worker draws the same widths.
+
+Training moves through *phases* (SlimCLR's slow start, US3L's dynamic
+sampling); the phase is a function of the step, chosen in the graph too.
+"""
+
+import dataclasses
+
+import tensorflow as tf
+
+from keras_slim.width import width_name
+
+
+@dataclasses.dataclass(frozen=True)
+class Slot:
+    """One width (or one random choice of widths) trained in a step.
+
+    Attributes:
+        name: metric prefix (`w0.5`, or `wmin`/`wrand1` for sampled widths).
+        candidates: the widths it can run (one for a static slot).
+        weight: loss weight of the slot.
+        is_teacher: whether the slot is the largest width, whose outputs
+            teach the other slots (SlimCLR's online distillation).
+        draw: for a random slot, which of the step's random draws it uses.
+    """
+
+    name: str
+    candidates: tuple
+    weight: float = 1.0
+    is_teacher: bool = False
+    draw: int = -1
+
+    @property
+    def is_static(self):
+        return self.draw < 0
+
+
+def static_slots(widths, weights):
+    """One static slot per width of a list, the largest first and teaching."""
+    return [
+        Slot(width_name(w), (w,), float(lam), is_teacher=(i == 0))
+        for i, (w, lam) in enumerate(zip(widths, weights))
+    ]
+
+
+def width_grid(largest, smallest, step):
+    """Widths from `largest` down to `smallest` every `step` (both included)."""
+    count = int(round((largest - smallest) / step))
+    grid = [round(largest - i * step, 6) for i in range(count + 1)]
+    if grid[-1] > smallest + 1e-9:
+        grid.append(smallest)
+    grid[-1] = smallest
+    return tuple(grid)
+
+
+def sandwich_draws(seed, step, grid_size, valid_count, draws):
+    """Indices of `draws` distinct grid widths strictly between max and min.
+
+    The grid runs from the largest width (index 0) down; the first
+    `valid_count` entries are allowed in this phase, index 0 is the max slot
+    and index `valid_count - 1` the min slot. Returns an int32 tensor of
+    `draws` indices; a draw that cannot be filled without repeating a width
+    gets `grid_size` (the "skip" branch).
+    """
+    scores = tf.random.stateless_uniform(
+        [grid_size], seed=tf.stack([tf.cast(seed, tf.int64),
+                                    tf.cast(step, tf.int64)]),
+    )
+    index = tf.range(grid_size)
+    inside = tf.logical_and(index > 0, index < valid_count - 1)
+    scores = tf.where(inside, scores, 2.0 + tf.cast(index, tf.float32))
+    order = tf.argsort(scores)[:draws]
+    available = tf.reduce_sum(tf.cast(inside, tf.int32))
+    filled = tf.range(draws) < available
+    return tf.where(filled, tf.cast(order, tf.int32), grid_size)

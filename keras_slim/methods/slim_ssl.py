@@ -1,0 +1,393 @@
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_slim import losses
+from keras_slim.methods._plan import sandwich_draws
+
+_METRICS = ("loss", "ssl_loss", "distill_loss", "accuracy", "grad_norm",
+            "embedding_std")
+
+
+@keras.saving.register_keras_serializable(package="keras_slim")
+class SlimSSL(keras.Model):
+    """Base of the slimmable self-supervised recipes: one step, every width.
+
+    `train_step` runs the step's width slots one after the other on the
+    batch's two views: for each width it computes the recipe's
+    self-supervised loss and distillation loss, takes their gradient and adds
+    it to the step's sum, then applies **one** optimizer update (or one per
+    width with `per_width_update=True`). Each width's gradient is taken before
+    the next width runs (control dependencies), so the step's peak memory is
+    about that of the largest width, not of all widths together.
+
+    Losses are summed per example and divided by the global batch size, so
+    the gradients are exact under any `tf.distribute` strategy. Width sampling
+    is stateless, seeded by `(seed, step)`, identical on every replica.
+
+    Logged per slot and step: `w0.5/loss`, `w0.5/ssl_loss`,
+    `w0.5/distill_loss`, `w0.5/accuracy` (contrastive top-1 where defined),
+    `w0.5/grad_norm`, `w0.5/embedding_std` (std of normalized embeddings, a
+    collapse signal: about `1/sqrt(dim)` when healthy, 0 when collapsed),
+    and the total `loss`.
+
+    Subclasses (the recipes) define `phases()`, `width_outputs()` and
+    optionally `step_targets()`, `combine()`, `regularization()`,
+    `after_update()`.
+
+    Args:
+        backbone: a `keras_slim.backbones.SlimBackbone`.
+        seed: int, seed of the width sampling.
+        per_width_update: bool, apply the optimizer after each width instead
+            of once per step (US3L's option). Learning-rate schedules then see
+            one step per width.
+        **kwargs: base `keras.Model` arguments.
+
+    References:
+        - [Yu et al., Slimmable Neural Networks, ICLR 2019](https://arxiv.org/abs/1812.08928)
+        - [Zhao et al., SlimCLR, IJCV 2024](https://arxiv.org/abs/2209.15525)
+    """
+
+    def __init__(self, backbone, seed=0, per_width_update=False, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.seed = int(seed)
+        self.per_width_update = bool(per_width_update)
+        self.ssl_step = keras.Variable(
+            0, dtype="int64", trainable=False, name="ssl_step",
+            aggregation="only_first_replica",
+        )
+        self._trackers = {}
+        self._frozen_ids = set()
+
+    # ------------------------------------------------------------ recipe API
+    def phases(self):
+        """`[(first_step, [Slot, ...]), ...]`, first_step ascending from 0."""
+        raise NotImplementedError
+
+    def step_targets(self, views, training):
+        """Stop-gradient tensors shared by all widths of a step (EMA keys)."""
+        return {}
+
+    def width_outputs(self, width, views, targets, teacher, training):
+        """Outputs at one width: a dict with per-example `ssl`, optional
+        per-example `distill` and `accuracy`, an `embedding`, and `teacher`
+        (what the teacher slot hands to the other widths)."""
+        raise NotImplementedError
+
+    def combine(self, slot, ssl, distill):
+        """The slot's loss from its (scalar) SSL and distillation losses."""
+        return slot.weight * (ssl + distill)
+
+    def regularization(self, width):
+        """An extra scalar loss at `width` (US3L's group regularization)."""
+        return 0.0
+
+    def after_update(self, views, targets):
+        """State updates after the optimizer step (EMA encoders, queues)."""
+
+    def freeze_from_gradients(self, layer):
+        """Excludes `layer`'s variables (an EMA encoder) from the gradients."""
+        self._frozen_ids.update(id(v) for v in layer.trainable_variables)
+
+    # ------------------------------------------------------------ the model
+    def call(self, inputs, width=None, training=False):
+        """Backbone features at `width` (default: the largest)."""
+        return self.backbone(inputs, width=width, training=training)
+
+    @property
+    def trainable_weights(self):
+        """Trained by the optimizer: everything but the EMA encoders.
+
+        EMA encoders stay `trainable` layers (so their BatchNorms run in
+        training mode, as MoCo's key encoder does) but are updated by
+        `after_update`, never by gradients.
+        """
+        return [
+            v for v in super().trainable_weights
+            if id(v) not in self._frozen_ids
+        ]
+
+    @property
+    def online_variables(self):
+        return self.trainable_variables
+
+    def slot_names(self):
+        names = []
+        for _, slots in self.phases():
+            for slot in slots:
+                if slot.name not in names:
+                    names.append(slot.name)
+        return names
+
+    def _build_trackers(self):
+        self._trackers = {"loss": keras.metrics.Mean(name="loss")}
+        for name in self.slot_names():
+            for metric in _METRICS:
+                key = f"{name}/{metric}"
+                self._trackers[key] = keras.metrics.Mean(name=key)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    # ------------------------------------------------------------ the step
+    def train_step(self, data):
+        views = self._unpack_views(data)
+        targets = self.step_targets(views, training=True)
+        grads, values = self._run_phases(views, targets, training=True)
+        if not self.per_width_update:
+            self._apply(grads)
+        self.after_update(views, targets)
+        self.ssl_step.assign_add(1)
+        return self._record(values)
+
+    def test_step(self, data):
+        views = self._unpack_views(data)
+        targets = self.step_targets(views, training=False)
+        _, values = self._run_phases(views, targets, training=False)
+        return self._record(values)
+
+    def predict_step(self, data):
+        if isinstance(data, (tuple, list)):
+            data = data[0]
+        return self(data, training=False)
+
+    def _run_phases(self, views, targets, training):
+        phases = self.phases()
+        step = ops.convert_to_tensor(self.ssl_step)
+        if len(phases) == 1:
+            return self._run_slots(phases[0][1], views, targets, step,
+                                   training, dense=False)
+        phase = tf.add_n([
+            tf.cast(step >= start, tf.int32) for start, _ in phases[1:]
+        ])
+        branches = [
+            (lambda slots=slots: self._run_slots(
+                slots, views, targets, step, training, dense=True))
+            for _, slots in phases
+        ]
+        return tf.switch_case(phase, branches)
+
+    def _run_slots(self, slots, views, targets, step, training, dense):
+        variables = self.online_variables
+        total = [None] * len(variables)
+        values = self._empty_values()
+        teacher = None
+        random_slots = [s for s in slots if not s.is_static]
+        draws = None
+        if random_slots:
+            dense = True
+            grid = random_slots[0].candidates
+            draws = sandwich_draws(
+                self.seed, step, len(grid), self._valid_count(slots, grid),
+                len(random_slots),
+            )
+        for slot in slots:
+            views = self._after(views, total)
+            if slot.is_static:
+                grads, slot_values, out = self._run_width(
+                    slot, slot.candidates[0], views, targets, teacher,
+                    training, dense,
+                )
+                if slot.is_teacher:
+                    teacher = tf.nest.map_structure(
+                        tf.stop_gradient, out["teacher"]
+                    )
+            else:
+                grads, slot_values = self._run_random(
+                    slot, draws[slot.draw], views, targets, teacher, training
+                )
+            total = [_add(t, g) for t, g in zip(total, grads)]
+            values.update(slot_values)
+        values["loss"] = tf.add_n([
+            values[f"{n}/loss"] * values[f"{n}/active"]
+            for n in self.slot_names()
+        ])
+        if dense:
+            total = [
+                tf.zeros_like(v) if g is None else g
+                for g, v in zip(total, variables)
+            ]
+        return total, values
+
+    def _valid_count(self, slots, grid):
+        smallest = min(min(s.candidates) for s in slots if s.is_static)
+        return sum(1 for w in grid if w >= smallest - 1e-9)
+
+    def _run_random(self, slot, index, views, targets, teacher, training):
+        variables = self.online_variables
+
+        def branch(width):
+            def run():
+                grads, values, _ = self._run_width(
+                    slot, width, views, targets, teacher, training,
+                    dense=True,
+                )
+                return grads, values
+            return run
+
+        def skip():
+            values = {k: tf.zeros(()) for k in self._slot_keys(slot.name)}
+            return [tf.zeros_like(v) for v in variables], values
+
+        branches = [branch(w) for w in slot.candidates] + [skip]
+        return tf.switch_case(index, branches)
+
+    def _slot_keys(self, name):
+        return [f"{name}/{m}" for m in _METRICS] + [f"{name}/active"]
+
+    def _empty_values(self):
+        values = {}
+        for name in self.slot_names():
+            for key in self._slot_keys(name):
+                values[key] = tf.zeros(())
+        return values
+
+    def _run_width(self, slot, width, views, targets, teacher, training,
+                   dense):
+        variables = self.online_variables
+        with tf.GradientTape() as tape:
+            out = self.width_outputs(width, views, targets, teacher, training)
+            ssl = self._global_mean(out["ssl"])
+            distill = 0.0
+            if out.get("distill") is not None:
+                distill = self._global_mean(out["distill"])
+            loss = self.combine(slot, ssl, distill)
+            loss = loss + self.regularization(width)
+            scaled = self._scale(loss)
+        grads = [None] * len(variables)
+        if training:
+            grads = tape.gradient(scaled, variables)
+            if self.per_width_update:
+                self._apply(grads)
+        if dense:
+            grads = [
+                tf.zeros_like(v) if g is None else g
+                for g, v in zip(grads, variables)
+            ]
+        name = slot.name
+        accuracy = out.get("accuracy")
+        values = {
+            f"{name}/loss": tf.cast(loss, tf.float32),
+            f"{name}/ssl_loss": tf.cast(ssl, tf.float32),
+            f"{name}/distill_loss": tf.cast(distill, tf.float32),
+            f"{name}/accuracy": (
+                tf.zeros(()) if accuracy is None
+                else tf.reduce_mean(tf.cast(accuracy, tf.float32))
+            ),
+            f"{name}/grad_norm": self._grad_norm(grads),
+            f"{name}/embedding_std": losses.embedding_std(out["embedding"]),
+            f"{name}/active": tf.ones(()),
+        }
+        check = tf.debugging.check_numerics  # cheap, XLA-compatible
+        values[f"{name}/loss"] = check(
+            values[f"{name}/loss"],
+            f"Non-finite loss at width {width:g} ({name}); lower the "
+            f"learning rate or check the inputs for NaN/Inf.",
+        )
+        return grads, values, out
+
+    def _after(self, views, grads):
+        """Orders the next width after the previous width's gradients."""
+        done = [g for g in grads if g is not None]
+        if not done:
+            return views
+        with tf.control_dependencies(done):
+            return tuple(tf.identity(v) for v in views)
+
+    def _global_mean(self, per_example):
+        per_example = tf.cast(per_example, tf.float32)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        count = tf.cast(tf.shape(per_example)[0] * replicas, tf.float32)
+        return tf.reduce_sum(per_example) / count
+
+    def _scale(self, loss):
+        if hasattr(self.optimizer, "scale_loss"):
+            return self.optimizer.scale_loss(loss)
+        return loss
+
+    def _grad_norm(self, grads):
+        present = [tf.cast(g, tf.float32) for g in grads if g is not None]
+        if not present:
+            return tf.zeros(())
+        norm = tf.linalg.global_norm(present)
+        scale = getattr(self.optimizer, "scale_loss", None)
+        if scale is not None:
+            norm = norm / tf.cast(self.optimizer.scale_loss(1.0), tf.float32)
+        return norm
+
+    def _apply(self, grads):
+        pairs = [
+            (g, v) for g, v in zip(grads, self.online_variables)
+            if g is not None
+        ]
+        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+    def _record(self, values):
+        for key, tracker in self._trackers.items():
+            if key == "loss":
+                tracker.update_state(values["loss"])
+                continue
+            name = key.rsplit("/", 1)[0]
+            tracker.update_state(
+                values[key], sample_weight=values[f"{name}/active"]
+            )
+        return {key: t.result() for key, t in self._trackers.items()}
+
+    def _unpack_views(self, data):
+        if isinstance(data, dict) or not isinstance(data, (tuple, list)):
+            raise ValueError(
+                f"{type(self).__name__} trains on a dataset of view pairs: "
+                f"each element a tuple (view1, view2) of image batches. Got "
+                f"an element of type {type(data).__name__}. Build it with "
+                f"keras_slim.data or `dataset.map(lambda x: (aug(x), aug(x)))`."
+            )
+        if len(data) == 1 and isinstance(data[0], (tuple, list)):
+            data = data[0]
+        if len(data) != 2:
+            raise ValueError(
+                f"{type(self).__name__} expects (view1, view2) pairs, got a "
+                f"tuple of {len(data)} elements."
+            )
+        first, second = data
+        for name, view in (("view1", first), ("view2", second)):
+            if len(view.shape) != 4:
+                raise ValueError(
+                    f"{name} must be a batch of images (batch, height, width, "
+                    f"channels), got shape {tuple(view.shape)}."
+                )
+        if tuple(first.shape[1:]) != tuple(second.shape[1:]):
+            raise ValueError(
+                f"The two views must have the same image shape, got "
+                f"{tuple(first.shape)} and {tuple(second.shape)}. Crop both "
+                f"to one size in the augmentation."
+            )
+        return first, second
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "backbone": keras.saving.serialize_keras_object(self.backbone),
+                "seed": self.seed,
+                "per_width_update": self.per_width_update,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(
+            config["backbone"]
+        )
+        return cls(**config)
+
+
+def _add(total, grad):
+    if grad is None:
+        return total
+    if total is None:
+        return grad
+    return total + grad
