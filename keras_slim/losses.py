@@ -192,6 +192,25 @@ def simclr_logits(z1, z2, temperature, gather_across_replicas=True):
     return logits_a, logits_b, labels
 
 
+def key_logits(queries, keys, temperature):
+    """Logits of local queries against the keys of every replica.
+
+    MoCo v3's contrastive logits (Chen, Xie, He 2021, arXiv 2104.02057), also
+    US3L's SimCLR-momentum loss: `logits = q . k_all^T / T` with `q`, `k`
+    L2-normalized and `k_all` the keys gathered from all replicas (in replica
+    order); the positive of local row `i` is `labels[i] = offset + i`.
+
+    Returns:
+        `(logits, labels)`: float32 `(batch, global_batch)` and int32
+        `(batch,)`.
+    """
+    q = l2_normalize(queries)
+    (k_all,), offset = _gather_from_replicas([l2_normalize(keys)], True)
+    logits = ops.matmul(q, ops.transpose(k_all)) / _scalar_f32(temperature)
+    labels = ops.arange(ops.shape(q)[0], dtype="int32") + offset
+    return logits, labels
+
+
 def _labels_or_zeros(logits, labels):
     if labels is None:
         return ops.zeros((ops.shape(logits)[0],), dtype="int32")

@@ -27,3 +27,8 @@ def _seed():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+SHARED_DATA = os.path.join(
+    os.path.dirname(__file__), os.pardir, os.pardir, "shared", "data"
+)

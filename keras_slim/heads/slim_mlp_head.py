@@ -33,6 +33,7 @@ class SlimMLPHead(keras.layers.Layer):
         slice_hidden: bool, whether the hidden size follows the width (US3L's
             heads do not slice).
         use_bias: bool, biases in the dense layers that no BN follows.
+        synchronized: bool, cross-replica BN statistics (use the backbone's).
         **kwargs: base `keras.layers.Layer` arguments.
 
     Example:
@@ -58,6 +59,7 @@ class SlimMLPHead(keras.layers.Layer):
         slice_input=True,
         slice_hidden=True,
         use_bias=True,
+        synchronized=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -73,6 +75,7 @@ class SlimMLPHead(keras.layers.Layer):
         self.slice_input = bool(slice_input)
         self.slice_hidden = bool(slice_hidden)
         self.use_bias = bool(use_bias)
+        self.synchronized = bool(synchronized)
         self.dense_layers = []
         self.norms = []
         sliced = self.slice_input
@@ -92,6 +95,7 @@ class SlimMLPHead(keras.layers.Layer):
                 norm = slim_batch_norm(
                     self.widths, center=affine, scale=affine,
                     slice_channels=(not last) and self.slice_hidden,
+                    synchronized=self.synchronized,
                     name=f"bn{i + 1}",
                 )
             self.norms.append(norm)
@@ -132,6 +136,7 @@ class SlimMLPHead(keras.layers.Layer):
                 "slice_input": self.slice_input,
                 "slice_hidden": self.slice_hidden,
                 "use_bias": self.use_bias,
+                "synchronized": self.synchronized,
             }
         )
         return config

@@ -74,17 +74,14 @@ class KeyQueue:
         (keys,), _ = losses._gather_from_replicas([keys], True)
         keys = tf.cast(losses.l2_normalize(keys), tf.float32)
         batch = keys.shape[0]
-        if batch is None:
-            raise ValueError(
-                "The MoCo queue needs a static batch size: batch the dataset "
-                "with drop_remainder=True."
-            )
-        if self.size % batch:
+        if batch is not None and self.size % batch:
             raise ValueError(
                 f"The queue size ({self.size}) must be a multiple of the "
                 f"global batch size ({batch}). Change `queue_size` or the "
-                f"batch size."
+                f"batch size, and batch with drop_remainder=True."
             )
+        if batch is None:  # e.g. a dataset distributed by a strategy
+            batch = tf.shape(keys)[0]
         queue = self.model.queue
         pointer = ops.convert_to_tensor(self.model.queue_pointer)
         updated = tf.tensor_scatter_nd_update(

@@ -170,7 +170,8 @@ class SlimCLR(SlimSSL):
     def _build_heads(self, feature_dim):
         widths = self.backbone.widths
         slice_input = self.backbone.feature_dim(widths.smallest) != feature_dim
-        common = dict(widths=widths, slice_input=slice_input)
+        common = dict(widths=widths, slice_input=slice_input,
+                      synchronized=self.backbone.synchronized)
         if self.base == "mocov2":
             self.projector = SlimMLPHead(
                 self.hidden_dim, self.projection_dim, name="projector",
@@ -190,7 +191,7 @@ class SlimCLR(SlimSSL):
             self.predictor = SlimMLPHead(
                 self.hidden_dim, self.projection_dim, batch_norm=True,
                 widths=widths, slice_input=False, use_bias=False,
-                name="predictor",
+                synchronized=self.backbone.synchronized, name="predictor",
             )
         self.projector.build((None, feature_dim))
         if self.base == "mocov3":
@@ -264,8 +265,8 @@ class SlimCLR(SlimSSL):
             la, lb, labels = losses.simclr_logits(z1, z2, self.temperature)
             scale = 0.5
         else:
-            la, labels = _key_logits(z1, targets["key2"], self.temperature)
-            lb, _ = _key_logits(z2, targets["key1"], self.temperature)
+            la, labels = losses.key_logits(z1, targets["key2"], self.temperature)
+            lb, _ = losses.key_logits(z2, targets["key1"], self.temperature)
             scale = 2.0 * self.temperature
         out = {
             "ssl": scale * (losses.contrastive_loss(la, labels)
@@ -319,12 +320,3 @@ class SlimCLR(SlimSSL):
         )
         return config
 
-
-def _key_logits(queries, keys, temperature):
-    """MoCo v3 logits of local queries against the keys of every replica."""
-    q = losses.l2_normalize(queries)
-    k = losses.l2_normalize(keys)
-    (k_all,), offset = losses._gather_from_replicas([k], True)
-    logits = tf.matmul(q, k_all, transpose_b=True) / temperature
-    labels = tf.range(tf.shape(q)[0], dtype=tf.int32) + offset
-    return logits, labels

@@ -27,7 +27,8 @@ class SlimSSL(keras.Model):
 
     Logged per slot and step: `w0.5/loss`, `w0.5/ssl_loss`,
     `w0.5/distill_loss`, `w0.5/accuracy` (contrastive top-1 where defined),
-    `w0.5/grad_norm`, `w0.5/embedding_std` (std of normalized embeddings, a
+    `w0.5/grad_norm` (of this replica's gradient contribution: the true norm
+    on one device), `w0.5/embedding_std` (std of normalized embeddings, a
     collapse signal: about `1/sqrt(dim)` when healthy, 0 when collapsed),
     and the total `loss`.
 
@@ -126,6 +127,8 @@ class SlimSSL(keras.Model):
             for metric in _METRICS:
                 key = f"{name}/{metric}"
                 self._trackers[key] = keras.metrics.Mean(name=key)
+        # Recipes create every weight in their constructor.
+        self.built = True
 
     @property
     def metrics(self):
@@ -268,10 +271,19 @@ class SlimSSL(keras.Model):
             ]
         name = slot.name
         accuracy = out.get("accuracy")
+        # Logged values are this replica's means; Keras averages the metrics
+        # over replicas, which gives the global means (the gradient above
+        # uses the global-batch scaling instead).
+        ssl_mean = tf.reduce_mean(tf.cast(out["ssl"], tf.float32))
+        distill_mean = tf.zeros(())
+        if out.get("distill") is not None:
+            distill_mean = tf.reduce_mean(tf.cast(out["distill"], tf.float32))
+        logged_loss = self.combine(slot, ssl_mean, distill_mean) + tf.cast(
+            self.regularization(width), tf.float32)
         values = {
-            f"{name}/loss": tf.cast(loss, tf.float32),
-            f"{name}/ssl_loss": tf.cast(ssl, tf.float32),
-            f"{name}/distill_loss": tf.cast(distill, tf.float32),
+            f"{name}/loss": logged_loss,
+            f"{name}/ssl_loss": ssl_mean,
+            f"{name}/distill_loss": distill_mean,
             f"{name}/accuracy": (
                 tf.zeros(()) if accuracy is None
                 else tf.reduce_mean(tf.cast(accuracy, tf.float32))
@@ -343,6 +355,8 @@ class SlimSSL(keras.Model):
                 f"an element of type {type(data).__name__}. Build it with "
                 f"keras_slim.data or `dataset.map(lambda x: (aug(x), aug(x)))`."
             )
+        # `train_on_batch(pair)` arrives as (pair, None, None).
+        data = tuple(d for d in data if d is not None)
         if len(data) == 1 and isinstance(data[0], (tuple, list)):
             data = data[0]
         if len(data) != 2:

@@ -1,0 +1,63 @@
+import keras
+
+from keras_slim import losses
+from keras_slim.methods.slim_clr import SlimCLR
+
+
+@keras.saving.register_keras_serializable(package="keras_slim")
+class DSPNet(SlimCLR):
+    """DSPNet: discriminative SSL at full width, distilled into sub-widths.
+
+    The paper's code is not public, so this is keras_slim's reading of its
+    stated method (one run, a discriminative self-supervised objective for
+    the full network, knowledge distillation from the full network to every
+    sub-network), built on MoCo v2:
+
+    * the full width trains with MoCo v2's InfoNCE (momentum key encoder,
+      queue of full-width keys);
+    * each sub-width trains **only** by distillation, with two terms:
+      the KL between its contrastive logits and the detached full-width
+      logits of the same step (temperature `distill_temperature`), and
+      `feature_weight` times a feature distillation
+      `-cos(q_w, sg(k))`, pulling the sub-width embedding of view 1 to the
+      momentum encoder's embedding of view 2 (the full network's key).
+
+    Sub-widths thus never see the contrastive targets directly; compare
+    `SlimCLR`, where they also train with their own InfoNCE.
+
+    Args:
+        backbone: a `SlimBackbone` with a fixed width list.
+        feature_weight: weight of the feature distillation term.
+        **kwargs: `SlimCLR` arguments except `base` and `distill_weight`
+            (MoCo v2 and 1.0 here).
+
+    Example:
+
+    >>> backbone = keras_slim.backbones.SlimResNet(widths=[1.0, 0.5, 0.25])
+    >>> model = keras_slim.methods.DSPNet(backbone, queue_size=4096)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9))
+
+    References:
+        - [Wang et al., DSPNet: Towards Slimmable Pretrained Networks based
+          on Discriminative Self-supervised Learning](https://arxiv.org/abs/2207.06075)
+    """
+
+    def __init__(self, backbone, feature_weight=1.0, **kwargs):
+        kwargs.pop("base", None)
+        kwargs.pop("distill_weight", None)
+        self.feature_weight = float(feature_weight)
+        super().__init__(backbone, base="mocov2", distill_weight=1.0, **kwargs)
+
+    def width_outputs(self, width, views, targets, teacher, training):
+        out = super().width_outputs(width, views, targets, teacher, training)
+        if teacher is not None:
+            feature = losses.negative_cosine(out["embedding"], targets["key"])
+            out["distill"] = out["distill"] + self.feature_weight * feature
+        return out
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("base")
+        config.pop("distill_weight")
+        config["feature_weight"] = self.feature_weight
+        return config

@@ -1,0 +1,273 @@
+import keras
+import tensorflow as tf
+
+from keras_slim import losses
+from keras_slim.heads import SlimMLPHead
+from keras_slim.layers import SlimConv2D
+from keras_slim.methods._momentum import clone_layer
+from keras_slim.methods._momentum import ema_update
+from keras_slim.methods._plan import Slot
+from keras_slim.methods._plan import width_grid
+from keras_slim.methods.slim_ssl import SlimSSL
+from keras_slim.width import width_name
+
+_BASES = ("simclr", "byol")
+
+
+@keras.saving.register_keras_serializable(package="keras_slim")
+class US3L(SlimSSL):
+    """US3L: universally slimmable self-supervised learning.
+
+    Trains any width of a range at once, guided by a temporally consistent
+    teacher:
+
+    * an EMA teacher (backbone + projector, momentum 0.99) runs at the full
+      width on both views;
+    * the full width trains with the base loss against the teacher's views:
+      `"simclr"` (SimCLR-momentum: NT-Xent of online queries against the
+      teacher's keys of the other view, negatives from every replica,
+      tau 0.5) or `"byol"` (online predictor, `2 - 2 cos`);
+    * each sub-width trains **only** by distillation,
+      `-cos(q(f_w(view_s)), sg(teacher(view_t)))` across views, through an
+      extra predictor `q` used only by sub-widths;
+    * widths follow the sandwich rule: the largest, the smallest, and
+      `num_widths - 2` distinct widths drawn from a grid between them (no
+      duplicates, unlike the reference code); with `total_steps` the range
+      widens in 4 equal phases (1.0 only, then down to 0.75, 0.5, 0.25 of
+      the range);
+    * group regularization replaces weight decay (compile with
+      `weight_decay=0`): output channels of each convolution split in 8
+      groups, group `i` penalized by `lambda (1 - alpha_t i)` with alpha
+      ramping 0 -> 0.05 over the first half of training, on every width pass;
+    * the heads do not slice their hidden layers; BatchNorm is the shared
+      sliced `SlimBatchNormalization` of the range backbone. Calibrate its
+      statistics (`keras_slim.evaluation`) before inference at a width.
+
+    Args:
+        backbone: a `SlimBackbone` with a width range (or a list).
+        base: `"simclr"` or `"byol"`.
+        num_widths: widths trained per step (sandwich), >= 2.
+        grid_step: spacing of the width grid random widths come from.
+        total_steps: training length, for the 4-phase dynamic sampling and
+            the group-regularization ramp; 0 disables both (full range,
+            constant alpha 0.05).
+        temperature: NT-Xent temperature of the `"simclr"` base.
+        momentum: EMA momentum of the teacher.
+        projection_dim, hidden_dim: head sizes (US3L CIFAR: 256, 2048).
+        group_lambda: strength of the group regularization (5e-5 for
+            ResNet-18); 0 disables it.
+        group_alpha: final alpha of the group regularization.
+        seed, per_width_update, **kwargs: as in `SlimSSL`.
+
+    Example:
+
+    >>> backbone = keras_slim.backbones.SlimResNet(
+    ...     widths=keras_slim.Widths(min_width=0.25, max_width=1.0),
+    ...     base_width=16)
+    >>> model = keras_slim.methods.US3L(backbone, base="simclr",
+    ...                                 total_steps=10000)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
+    >>> model.fit(view_pairs, epochs=400)
+
+    References:
+        - [Cao, Sun, Zhou, Three Guidelines You Should Know for Universally
+          Slimmable Self-Supervised Learning, CVPR 2023](https://arxiv.org/abs/2303.07126)
+        - [Yu and Huang, Universally Slimmable Networks, ICCV 2019](https://arxiv.org/abs/1903.05134)
+    """
+
+    def __init__(
+        self,
+        backbone,
+        base="simclr",
+        num_widths=4,
+        grid_step=0.0625,
+        total_steps=0,
+        temperature=0.5,
+        momentum=0.99,
+        projection_dim=256,
+        hidden_dim=2048,
+        group_lambda=5e-5,
+        group_alpha=0.05,
+        seed=0,
+        per_width_update=False,
+        **kwargs,
+    ):
+        super().__init__(backbone, seed=seed,
+                         per_width_update=per_width_update, **kwargs)
+        if base not in _BASES:
+            raise ValueError(
+                f"US3L `base` must be one of {list(_BASES)}, got {base!r}."
+            )
+        if int(num_widths) < 2:
+            raise ValueError(
+                f"`num_widths` must be >= 2 (largest and smallest), got "
+                f"{num_widths}."
+            )
+        if not 0 < grid_step < 1:
+            raise ValueError(f"`grid_step` must be in (0, 1), got {grid_step}.")
+        self.base = base
+        self.num_widths = int(num_widths)
+        self.grid_step = float(grid_step)
+        self.total_steps = int(total_steps)
+        self.temperature = float(temperature)
+        self.momentum = float(momentum)
+        self.projection_dim = int(projection_dim)
+        self.hidden_dim = int(hidden_dim)
+        self.group_lambda = float(group_lambda)
+        self.group_alpha = float(group_alpha)
+        widths = backbone.widths
+        self.grid = (
+            width_grid(widths.largest, widths.smallest, self.grid_step)
+            if widths.is_range else tuple(widths.values)
+        )
+        self._phases = self._make_phases()
+        self._build_heads(backbone.feature_dim())
+        self._build_trackers()
+
+    # ------------------------------------------------------------ structure
+    def _make_phases(self):
+        largest, smallest = self.grid[0], self.grid[-1]
+        teacher = Slot(width_name(largest), (largest,), is_teacher=True)
+        draws = self.num_widths - 2
+
+        def sandwich(lowest):
+            slots = [teacher, Slot("wmin", (lowest,))]
+            slots += [
+                Slot(f"wrand{i + 1}", self.grid, draw=i) for i in range(draws)
+            ]
+            return slots
+
+        if not self.total_steps:
+            return [(0, sandwich(smallest))]
+        phases = [(0, [teacher])]
+        quarter = self.total_steps // 4
+        for p in (1, 2, 3):
+            target = largest - p * (largest - smallest) / 3
+            lowest = min(self.grid, key=lambda w: abs(w - target))
+            phases.append((p * quarter, sandwich(lowest)))
+        return phases
+
+    def phases(self):
+        return self._phases
+
+    def _build_heads(self, feature_dim):
+        widths = self.backbone.widths
+        slice_input = self.backbone.feature_dim(widths.smallest) != feature_dim
+        head = dict(widths=widths, batch_norm=True, slice_hidden=False,
+                    synchronized=self.backbone.synchronized)
+        self.projector = SlimMLPHead(
+            self.hidden_dim, self.projection_dim, slice_input=slice_input,
+            name="projector", **head,
+        )
+        self.projector.build((None, feature_dim))
+        self.distill_predictor = SlimMLPHead(
+            self.hidden_dim, self.projection_dim, slice_input=False,
+            name="distill_predictor", **head,
+        )
+        self.distill_predictor.build((None, self.projection_dim))
+        if self.base == "byol":
+            self.predictor = SlimMLPHead(
+                self.hidden_dim, self.projection_dim, slice_input=False,
+                name="predictor", **head,
+            )
+            self.predictor.build((None, self.projection_dim))
+        self.teacher_backbone = clone_layer(self.backbone, "teacher_backbone")
+        self.teacher_projector = clone_layer(
+            self.projector, "teacher_projector", (None, feature_dim)
+        )
+        self.freeze_from_gradients(self.teacher_backbone)
+        self.freeze_from_gradients(self.teacher_projector)
+        self._convs = [
+            layer for layer in self.backbone._flatten_layers()
+            if isinstance(layer, SlimConv2D)
+        ]
+
+    # ------------------------------------------------------------ the step
+    def step_targets(self, views, training):
+        largest = self.grid[0]
+
+        def teach(images):
+            features = self.teacher_backbone(
+                images, width=largest, training=training
+            )
+            z = self.teacher_projector(features, width=largest,
+                                       training=training)
+            return tf.stop_gradient(tf.cast(z, tf.float32))
+
+        return {"t1": teach(views[0]), "t2": teach(views[1])}
+
+    def width_outputs(self, width, views, targets, teacher, training):
+        z1 = self._project(views[0], width, training)
+        z2 = self._project(views[1], width, training)
+        t1, t2 = targets["t1"], targets["t2"]
+        if width == self.grid[0]:
+            return self._base_outputs(z1, z2, t1, t2, training)
+        p1 = self.distill_predictor(z1, width=width, training=training)
+        p2 = self.distill_predictor(z2, width=width, training=training)
+        distill = losses.negative_cosine(p1, t2) + losses.negative_cosine(
+            p2, t1
+        )
+        return {"ssl": tf.zeros_like(distill), "distill": distill,
+                "embedding": z1, "teacher": ()}
+
+    def _project(self, images, width, training):
+        features = self.backbone(images, width=width, training=training)
+        return self.projector(features, width=width, training=training)
+
+    def _base_outputs(self, z1, z2, t1, t2, training):
+        if self.base == "byol":
+            width = self.grid[0]
+            p1 = self.predictor(z1, width=width, training=training)
+            p2 = self.predictor(z2, width=width, training=training)
+            ssl = losses.byol_loss(p1, t2) + losses.byol_loss(p2, t1)
+            return {"ssl": ssl, "embedding": z1, "teacher": ()}
+        la, labels = losses.key_logits(z1, t2, self.temperature)
+        lb, _ = losses.key_logits(z2, t1, self.temperature)
+        ssl = 0.5 * (losses.contrastive_loss(la, labels)
+                     + losses.contrastive_loss(lb, labels))
+        accuracy = 0.5 * (losses.contrastive_accuracy(la, labels)
+                          + losses.contrastive_accuracy(lb, labels))
+        return {"ssl": ssl, "accuracy": accuracy, "embedding": z1,
+                "teacher": ()}
+
+    def regularization(self, width):
+        if not self.group_lambda:
+            return 0.0
+        alpha = tf.constant(self.group_alpha, tf.float32)
+        if self.total_steps:
+            half = max(self.total_steps // 2, 1)
+            ramp = tf.minimum(tf.cast(self.ssl_step, tf.float32) / half, 1.0)
+            alpha = alpha * ramp
+        penalty = tf.add_n([
+            losses.group_regularization(conv.kernel, self.group_lambda, alpha)
+            for conv in self._convs
+        ])
+        return penalty
+
+    def after_update(self, views, targets):
+        ema_update(
+            self.teacher_backbone.trainable_variables
+            + self.teacher_projector.trainable_variables,
+            self.backbone.trainable_variables
+            + self.projector.trainable_variables,
+            self.momentum,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "base": self.base,
+                "num_widths": self.num_widths,
+                "grid_step": self.grid_step,
+                "total_steps": self.total_steps,
+                "temperature": self.temperature,
+                "momentum": self.momentum,
+                "projection_dim": self.projection_dim,
+                "hidden_dim": self.hidden_dim,
+                "group_lambda": self.group_lambda,
+                "group_alpha": self.group_alpha,
+            }
+        )
+        return config
+

@@ -1,0 +1,170 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_slim
+from keras_slim.methods import SlimCLR
+from tests.methods._helpers import compile_sgd
+from tests.methods._helpers import random_pairs
+from tests.methods._helpers import tiny_backbone
+from tests.methods._helpers import weights_of
+
+METRICS = ("loss", "ssl_loss", "distill_loss", "accuracy", "grad_norm",
+           "embedding_std")
+
+
+@pytest.mark.parametrize("base", ["mocov2", "simclr", "mocov3"])
+def test_every_base_trains_every_width_with_fit(base):
+    model = SlimCLR(tiny_backbone(), base=base, queue_size=32)
+    compile_sgd(model)
+    before = weights_of(model.backbone)
+    history = model.fit(random_pairs(), epochs=2, verbose=0)
+    logs = history.history
+    for width in ("w1", "w0.5"):
+        for metric in METRICS:
+            values = logs[f"{width}/{metric}"]
+            assert np.isfinite(values).all(), (width, metric)
+    assert logs["w1/distill_loss"] == [0.0, 0.0]  # the teacher distills none
+    assert min(logs["w0.5/distill_loss"]) > 0.0
+    assert min(logs["w0.5/grad_norm"]) > 0.0
+    changed = [
+        not np.array_equal(a, b)
+        for a, b in zip(before, weights_of(model.backbone))
+    ]
+    assert sum(changed) > 0.9 * len(changed)
+
+
+def test_mocov2_queue_and_key_encoder_follow_the_online_network():
+    model = SlimCLR(tiny_backbone(), base="mocov2", queue_size=32,
+                    momentum=0.5)
+    compile_sgd(model)
+    queue_before = np.array(model.queue)
+    key_before = weights_of(model.key_backbone)
+    model.fit(random_pairs(batch=8, steps=3), epochs=1, verbose=0)
+    assert int(model.queue_pointer) == 24
+    queue = np.array(model.queue)
+    assert not np.allclose(queue[:24], queue_before[:24])
+    np.testing.assert_array_equal(queue[24:], queue_before[24:])
+    np.testing.assert_allclose(np.linalg.norm(queue, axis=1), 1.0, atol=1e-5)
+    key_after = weights_of(model.key_backbone)
+    assert any(not np.array_equal(a, b) for a, b in zip(key_before, key_after))
+    # The key encoder gets no gradient: it is no trainable weight of the model.
+    trainable = {id(v) for v in model.trainable_weights}
+    assert not any(id(v) in trainable for v in model.key_backbone.weights)
+
+
+def test_one_update_applies_the_sum_of_weighted_width_losses():
+    """The step equals one SGD step on L = sum of the recipe's width losses."""
+    model = SlimCLR(tiny_backbone(), base="simclr", width_weights=[2.0, 1.0],
+                    distill_weight=0.5)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    views = next(iter(random_pairs(steps=1)))
+    variables = model.trainable_variables
+    start = [np.array(v) for v in variables]
+    with tf.GradientTape() as tape:
+        full = model.width_outputs(1.0, views, {}, None, True)
+        teacher = tf.nest.map_structure(tf.stop_gradient, full["teacher"])
+        half = model.width_outputs(0.5, views, {}, teacher, True)
+        mean = lambda v: tf.reduce_mean(v)
+        total = 2.0 * mean(full["ssl"]) + 1.0 * (
+            0.5 * mean(half["ssl"]) + 0.5 * mean(half["distill"])
+        )
+    grads = tape.gradient(total, variables)
+    expected = [
+        s - 0.1 * (0 if g is None else np.array(g))
+        for s, g in zip(start, grads)
+    ]
+    for v, s in zip(variables, start):
+        v.assign(s)
+    # Training-mode outputs use batch statistics, so the moving statistics
+    # the manual pass updated do not change the step below.
+    model.train_on_batch(views)
+    got = [np.array(v) for v in variables]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, atol=2e-5)
+
+
+def test_slow_start_trains_only_the_full_width_first():
+    model = SlimCLR(tiny_backbone(), base="simclr", slow_start_steps=2)
+    compile_sgd(model)
+    half_bn = model.backbone.stem_norm.norm_at(0.5)
+    gamma = np.array(half_bn.gamma)
+    data = random_pairs(steps=1)
+    logs = model.train_on_batch(next(iter(data)), return_dict=True)
+    np.testing.assert_array_equal(np.array(half_bn.gamma), gamma)
+    assert logs["w0.5/loss"] == 0.0  # inactive: no sample in the mean yet
+    model.train_on_batch(next(iter(data)))
+    logs = model.train_on_batch(next(iter(data)), return_dict=True)
+    assert not np.array_equal(np.array(half_bn.gamma), gamma)
+    assert logs["w0.5/loss"] > 0.0
+
+
+def test_default_width_weights_follow_the_paper():
+    model = SlimCLR(tiny_backbone(widths=[1.0, 0.75, 0.5, 0.25]),
+                    base="simclr")
+    assert model.width_weights == [2.5, 1.0, 1.0, 1.0]
+
+
+def test_trains_with_xla():
+    model = SlimCLR(tiny_backbone(), base="mocov2", queue_size=32)
+    compile_sgd(model, jit_compile=True)
+    history = model.fit(random_pairs(), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_predict_and_evaluate_work():
+    model = SlimCLR(tiny_backbone(), base="mocov2", queue_size=32)
+    compile_sgd(model)
+    pairs = random_pairs()
+    logs = model.evaluate(pairs, verbose=0, return_dict=True)
+    assert np.isfinite(logs["w0.5/ssl_loss"])
+    features = model.predict(pairs.map(lambda a, b: a), verbose=0)
+    assert features.shape == (16, 32)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = SlimCLR(tiny_backbone(), base="mocov2", queue_size=32)
+    compile_sgd(model)
+    model.fit(random_pairs(), epochs=1, verbose=0)
+    path = str(tmp_path / "slimclr.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_config() == model.get_config()
+    x = np.random.default_rng(1).random((2, 16, 16, 3), dtype="float32")
+    for width in (1.0, 0.5):
+        np.testing.assert_array_equal(
+            loaded.backbone(x, width=width), model.backbone(x, width=width)
+        )
+    np.testing.assert_array_equal(np.array(loaded.queue), np.array(model.queue))
+
+
+def test_bad_inputs_are_refused_with_clear_messages():
+    model = SlimCLR(tiny_backbone(), base="simclr")
+    compile_sgd(model)
+    x = np.zeros((8, 16, 16, 3), "float32")
+    singles = tf.data.Dataset.from_tensor_slices(x).batch(4)
+    with pytest.raises(ValueError, match="view pairs"):
+        model.fit(singles, verbose=0)
+    mismatched = tf.data.Dataset.from_tensor_slices(
+        (x, np.zeros((8, 12, 12, 3), "float32"))
+    ).batch(4)
+    with pytest.raises(ValueError, match="same image shape"):
+        model.fit(mismatched, verbose=0)
+    with pytest.raises(ValueError, match="width range"):
+        SlimCLR(tiny_backbone(widths=keras_slim.Widths(min_width=0.25,
+                                                        max_width=1.0)))
+    with pytest.raises(ValueError, match="base"):
+        SlimCLR(tiny_backbone(), base="swav")
+    with pytest.raises(ValueError, match="one weight per width"):
+        SlimCLR(tiny_backbone(), width_weights=[1.0])
+
+
+def test_nan_loss_stops_training_naming_the_width():
+    model = SlimCLR(tiny_backbone(), base="simclr")
+    compile_sgd(model)
+    x = np.full((8, 16, 16, 3), np.nan, "float32")
+    pairs = tf.data.Dataset.from_tensor_slices((x, x)).batch(8)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="Non-finite loss at width 1"):
+        model.fit(pairs, verbose=0)

@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_slim import Widths
+from keras_slim.methods import US3L
+from keras_slim.methods._plan import sandwich_draws
+from keras_slim.methods._plan import width_grid
+from tests.methods._helpers import compile_sgd
+from tests.methods._helpers import random_pairs
+from tests.methods._helpers import tiny_backbone
+from tests.methods._helpers import weights_of
+
+RANGE = Widths(min_width=0.25, max_width=1.0, stat_widths=[1.0, 0.5, 0.25])
+
+
+def us3l(**kwargs):
+    kwargs.setdefault("hidden_dim", 32)
+    kwargs.setdefault("projection_dim", 16)
+    kwargs.setdefault("grid_step", 0.25)
+    return US3L(tiny_backbone(widths=RANGE), **kwargs)
+
+
+def test_width_grid_runs_from_largest_to_smallest():
+    assert width_grid(1.0, 0.25, 0.25) == (1.0, 0.75, 0.5, 0.25)
+    assert width_grid(1.0, 0.3, 0.25) == (1.0, 0.75, 0.5, 0.3)
+
+
+def test_sandwich_draws_are_distinct_inside_and_reproducible():
+    seen = set()
+    for step in range(50):
+        draws = sandwich_draws(7, step, grid_size=13, valid_count=13, draws=3)
+        values = draws.numpy().tolist()
+        assert len(set(values)) == 3
+        assert all(0 < v < 12 for v in values)
+        again = sandwich_draws(7, step, 13, 13, 3).numpy().tolist()
+        assert values == again
+        seen.update(values)
+    assert seen == set(range(1, 12))
+    # Too few widths between max and min: the extra draws are skipped (13).
+    few = sandwich_draws(0, 0, grid_size=13, valid_count=3, draws=3).numpy()
+    assert sorted(few.tolist()) == [1, 13, 13]
+
+
+@pytest.mark.parametrize("base", ["simclr", "byol"])
+def test_trains_sandwich_widths_in_one_trace(base, monkeypatch):
+    model = us3l(base=base, num_widths=3, grid_step=0.375, momentum=0.0)
+    traced = []
+    original = model.width_outputs
+    monkeypatch.setattr(
+        model, "width_outputs",
+        lambda width, *a, **k: traced.append(width) or original(width, *a, **k),
+    )
+    compile_sgd(model)
+    before = weights_of(model.backbone)
+    history = model.fit(random_pairs(steps=2), epochs=1, verbose=0)
+    logs = history.history
+    assert np.isfinite(logs["loss"]).all()
+    for slot in ("w1", "wmin", "wrand1"):
+        assert np.isfinite(logs[f"{slot}/loss"]).all()
+        assert logs[f"{slot}/grad_norm"][0] > 0.0
+    assert logs["wmin/ssl_loss"] == [0.0]  # sub-widths only distill
+    assert -2.0 <= logs["wmin/distill_loss"][0] <= 2.0  # two -cos terms
+    assert logs["w1/distill_loss"] == [0.0]
+    after = weights_of(model.backbone)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+    # The grid (1.0, 0.625, 0.25) is traced once: max, min, and the random
+    # slot's candidates; more steps and epochs add no trace.
+    assert sorted(set(traced)) == [0.25, 0.625, 1.0]
+    count = len(traced)
+    model.fit(random_pairs(steps=2, seed=1), epochs=2, verbose=0)
+    assert len(traced) == count
+    # momentum 0: the EMA teacher is a copy of the online network.
+    for teacher, online in zip(model.teacher_backbone.trainable_weights,
+                               model.backbone.trainable_weights):
+        np.testing.assert_allclose(np.array(teacher), np.array(online),
+                                   atol=1e-6)
+
+
+def test_dynamic_sampling_widens_the_range_in_four_phases():
+    model = us3l(total_steps=8, num_widths=3)
+    phases = model.phases()
+    assert [start for start, _ in phases] == [0, 2, 4, 6]
+    assert [s.name for s in phases[0][1]] == ["w1"]
+    lowest = [slots[1].candidates[0] for _, slots in phases[1:]]
+    assert lowest == [0.75, 0.5, 0.25]
+    for _, slots in phases[1:]:
+        assert [s.name for s in slots] == ["w1", "wmin", "wrand1"]
+
+
+def test_group_regularization_adds_a_penalty_that_ramps():
+    model = us3l(total_steps=4, group_lambda=1.0)
+    start = float(model.regularization(1.0))
+    model.ssl_step.assign(4)
+    ramped = float(model.regularization(1.0))
+    assert start > 0.0
+    assert ramped < start  # later groups get less penalty once alpha > 0
+
+
+def test_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="base"):
+        us3l(base="mocov2")
+    with pytest.raises(ValueError, match="num_widths"):
+        us3l(num_widths=1)
