@@ -6,7 +6,7 @@ from keras_slim.backbones._runners import SlimRunner
 from keras_slim.width import Widths
 from keras_slim.width import width_name
 
-_NUMERIC_KINDS = ("float", "int", "uint", "bool")
+_NUMERIC_KINDS = ("float", "bfloat", "int", "uint", "bool")
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")

@@ -120,6 +120,14 @@ class US3L(SlimSSL):
             width_grid(widths.largest, widths.smallest, self.grid_step)
             if widths.is_range else tuple(widths.values)
         )
+        interior = len(self.grid) - 2
+        if self.num_widths - 2 > interior:
+            raise ValueError(
+                f"num_widths={self.num_widths} samples {self.num_widths - 2} "
+                f"width(s) strictly between the largest and the smallest, but "
+                f"the width grid {list(self.grid)} has {max(interior, 0)}. "
+                f"Lower `grid_step` or `num_widths`."
+            )
         self._phases = self._make_phases()
         self._build_heads(backbone.feature_dim())
         self._build_trackers()

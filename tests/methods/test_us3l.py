@@ -102,3 +102,5 @@ def test_refuses_bad_arguments():
         us3l(base="mocov2")
     with pytest.raises(ValueError, match="num_widths"):
         us3l(num_widths=1)
+    with pytest.raises(ValueError, match="Lower `grid_step`"):
+        us3l(num_widths=4, grid_step=0.375)  # grid 1.0, 0.625, 0.25

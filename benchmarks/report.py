@@ -1,0 +1,66 @@
+"""Prints the BENCHMARKS.md tables from benchmarks/results/*.json.
+
+    python -m benchmarks.report
+"""
+
+import glob
+import json
+import os
+
+from benchmarks.bench_backbone_step import table as backbone_table
+
+HERE = os.path.dirname(__file__)
+
+
+def _load(name):
+    path = os.path.join(HERE, "results", f"{name}.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def backbone_sections():
+    for model in ("resnet18", "mobilenet_v2"):
+        result = _load(f"backbone_step_{model}")
+        if result is None:
+            continue
+        print(f"#### {model}: batch {result['batch']}, "
+              f"{result['size']}x{result['size']}, median of "
+              f"{result['repeats']} alternated steps")
+        print(f"{result['date']}, commit {result['commit']}, "
+              f"{result['machine']}\n")
+        print(backbone_table(result["rows"]))
+        print()
+
+
+def ssl_sections():
+    for path in sorted(glob.glob(os.path.join(HERE, "results",
+                                              "ssl_step_*.json"))):
+        with open(path) as f:
+            result = json.load(f)
+        print(f"#### {os.path.basename(path)[:-5]}: batch {result['batch']}, "
+              f"median of {result['repeats']}")
+        print(f"{result['date']}, commit {result['commit']}, "
+              f"{result['machine']}\n")
+        print("| method | jit | slim step (ms) | plain steps "
+              + " + ".join(f"w{w:g}" for w in result["widths"])
+              + " (ms) | sum (ms) | ratio slim/sum |")
+        print("|---|---|---|---|---|---|")
+        for row in result["rows"]:
+            plain = row["plain_s"]
+            total = sum(plain.values())
+            parts = " + ".join(f"{v * 1e3:.0f}" for v in plain.values())
+            print(f"| {row['method']} | {'on' if row['jit'] else 'off'} "
+                  f"| {row['slim_s'] * 1e3:.0f} | {parts} | {total * 1e3:.0f} "
+                  f"| {row['ratio']:.3f} |")
+        if result.get("memory"):
+            print("\n| variant | peak RSS (MB) |\n|---|---|")
+            for row in result["memory"]:
+                print(f"| {row['variant']} | {row['peak_mb']:.0f} |")
+        print()
+
+
+if __name__ == "__main__":
+    backbone_sections()
+    ssl_sections()
