@@ -134,6 +134,19 @@ class SlimSSL(keras.Model):
     def metrics(self):
         return list(self._trackers.values())
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Builds the optimizer before the first step, without a data batch.
+
+        Keras 3.15 builds a model under a strategy by reducing a distributed
+        batch to one example batch (`strategy.reduce("MEAN", batch)`), which
+        fails under `MultiWorkerMirroredStrategy` (keras issue 20585). A
+        recipe creates all its weights in its constructor and compiles no
+        loss or metric, so the optimizer is all that is left to build.
+        """
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
+
     # ------------------------------------------------------------ the step
     def train_step(self, data):
         views = self._unpack_views(data)
@@ -143,13 +156,13 @@ class SlimSSL(keras.Model):
             self._apply(grads)
         self.after_update(views, targets)
         self.ssl_step.assign_add(1)
-        return self._record(values)
+        return _multi_worker_safe(self._record(values))
 
     def test_step(self, data):
         views = self._unpack_views(data)
         targets = self.step_targets(views, training=False)
         _, values = self._run_phases(views, targets, training=False)
-        return self._record(values)
+        return _multi_worker_safe(self._record(values))
 
     def predict_step(self, data):
         if isinstance(data, (tuple, list)):
@@ -397,6 +410,19 @@ class SlimSSL(keras.Model):
             config["backbone"]
         )
         return cls(**config)
+
+
+def _multi_worker_safe(logs):
+    """Logs that Keras 3.15 can reduce under MultiWorkerMirroredStrategy.
+
+    There Keras reduces each log with `strategy.reduce("MEAN", v, axis=0)`,
+    which fails on scalars (keras issue 20585); a one-element vector reduces
+    to the same mean.
+    """
+    strategy = tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return {k: tf.reshape(v, [1]) for k, v in logs.items()}
+    return logs
 
 
 def _add(total, grad):
