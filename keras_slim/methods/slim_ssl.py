@@ -5,6 +5,7 @@ from keras import ops
 from keras_slim import losses
 from keras_slim.methods._plan import sandwich_draws
 
+_NONFINITE = "Non-finite loss at width"
 _METRICS = ("loss", "ssl_loss", "distill_loss", "accuracy", "grad_norm",
             "embedding_std")
 
@@ -134,6 +135,27 @@ class SlimSSL(keras.Model):
     def metrics(self):
         return list(self._trackers.values())
 
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`; a non-finite loss stops it naming width and step.
+
+        Raises:
+            FloatingPointError: a width's loss became NaN or Inf. The weights
+                are those before the failing step.
+        """
+        try:
+            return super().fit(*args, **kwargs)
+        except tf.errors.InvalidArgumentError as error:
+            if _NONFINITE not in str(error):
+                raise
+            detail = str(error).split(_NONFINITE, 1)[1].split(";")[0]
+            raise FloatingPointError(
+                f"{_NONFINITE}{detail} at training step "
+                f"{int(self.ssl_step.numpy())} (counted from 0; the weights "
+                f"are those before it): lower the learning rate, "
+                f"check the inputs for NaN/Inf, or use mixed precision with "
+                f"loss scaling."
+            ) from None
+
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         """Builds the optimizer before the first step, without a data batch.
 
@@ -154,8 +176,11 @@ class SlimSSL(keras.Model):
         grads, values = self._run_phases(views, targets, training=True)
         if not self.per_width_update:
             self._apply(grads)
-        self.after_update(views, targets)
-        self.ssl_step.assign_add(1)
+        # Ordered after the gradients (which depend on the loss checks), so a
+        # failed step is not counted.
+        with tf.control_dependencies([g for g in grads if g is not None]):
+            self.after_update(views, targets)
+            self.ssl_step.assign_add(1)
         return _multi_worker_safe(self._record(values))
 
     def test_step(self, data):
@@ -271,6 +296,13 @@ class SlimSSL(keras.Model):
                 distill = self._global_mean(out["distill"])
             loss = self.combine(slot, ssl, distill)
             loss = loss + self.regularization(width)
+            # The gradient, hence the update, depends on the check: a
+            # non-finite loss stops the step before any weight changes.
+            loss = tf.debugging.check_numerics(
+                tf.cast(loss, tf.float32),
+                f"{_NONFINITE} {width:g} ({slot.name}); lower the learning "
+                f"rate or check the inputs for NaN/Inf.",
+            )
             scaled = self._scale(loss)
         grads = [None] * len(variables)
         if training:
@@ -305,12 +337,6 @@ class SlimSSL(keras.Model):
             f"{name}/embedding_std": losses.embedding_std(out["embedding"]),
             f"{name}/active": tf.ones(()),
         }
-        check = tf.debugging.check_numerics  # cheap, XLA-compatible
-        values[f"{name}/loss"] = check(
-            values[f"{name}/loss"],
-            f"Non-finite loss at width {width:g} ({name}); lower the "
-            f"learning rate or check the inputs for NaN/Inf.",
-        )
         return grads, values, out
 
     def _after(self, views, grads):

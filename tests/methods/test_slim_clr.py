@@ -165,6 +165,21 @@ def test_nan_loss_stops_training_naming_the_width():
     compile_sgd(model)
     x = np.full((8, 16, 16, 3), np.nan, "float32")
     pairs = tf.data.Dataset.from_tensor_slices((x, x)).batch(8)
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match="Non-finite loss at width 1"):
+    model.fit(random_pairs(steps=2), verbose=0)
+    before = weights_of(model)
+    with pytest.raises(FloatingPointError,
+                       match=r"Non-finite loss at width 1 \(w1\) at training step 2"):
         model.fit(pairs, verbose=0)
+    trainable = {id(v) for v in model.trainable_weights}
+    for variable, value in zip(model.weights, before):
+        if id(variable) in trainable:  # no update from the failed step
+            np.testing.assert_array_equal(np.array(variable), value)
+
+
+def test_per_width_update_applies_one_update_per_width():
+    model = SlimCLR(tiny_backbone(), base="simclr", per_width_update=True)
+    compile_sgd(model)
+    logs = model.fit(random_pairs(steps=2), epochs=1, verbose=0).history
+    assert np.isfinite(logs["loss"]).all()
+    assert int(model.optimizer.iterations) == 4  # 2 steps x 2 widths
+    assert int(model.ssl_step) == 2
