@@ -125,6 +125,34 @@ class BandedWeight:
         return list(self.bands.values())
 
 
+class BandedKernelMixin:
+    """`kernel`, `bias` and `assign_weight` of a layer with banded weights.
+
+    The layer stores `self._kernel` and `self._bias` (a `BandedWeight` or
+    None); these give the full-size views users and tests expect.
+    """
+
+    @property
+    def kernel(self):
+        """The full kernel, assembled from its bands."""
+        return self._kernel.full()
+
+    @property
+    def bias(self):
+        return None if self._bias is None else self._bias.full()
+
+    def assign_weight(self, name, value):
+        """Sets the full-size `"kernel"` or `"bias"` (split into its bands)."""
+        weight = {"kernel": self._kernel, "bias": self._bias}.get(name)
+        if weight is None:
+            known = "'kernel' and 'bias'" if self.use_bias else "'kernel'"
+            raise ValueError(
+                f"Layer '{self.name}' has no weight {name!r} to assign; it "
+                f"has {known}."
+            )
+        weight.assign(value)
+
+
 def band_edges(widths, full_channels, expansion=1):
     """Ascending channel counts of `widths` for a layer of `full_channels`.
 

@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_slim.layers._banded import BandedKernelMixin
 from keras_slim.layers._banded import BandedWeight
 from keras_slim.layers._banded import band_edges
 from keras_slim.layers._utils import check_channels
@@ -10,7 +11,7 @@ from keras_slim.width import Widths
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")
-class SlimConv2D(keras.layers.Layer):
+class SlimConv2D(BandedKernelMixin, keras.layers.Layer):
     """A 2D convolution whose kernel is shared by every width.
 
     One full-size kernel `[kh, kw, in, filters]` is stored. At width `w` the
@@ -114,26 +115,6 @@ class SlimConv2D(keras.layers.Layer):
                 self, "bias", (self.filters,),
                 {0: edges[3]} if 3 in edges else {}, self.bias_initializer,
             )
-
-    @property
-    def kernel(self):
-        """The full kernel `[kh, kw, in, filters]`, assembled from its bands."""
-        return self._kernel.full()
-
-    @property
-    def bias(self):
-        return None if self._bias is None else self._bias.full()
-
-    def assign_weight(self, name, value):
-        """Sets the full-size `"kernel"` or `"bias"` (split into its bands)."""
-        weight = {"kernel": self._kernel, "bias": self._bias}.get(name)
-        if weight is None:
-            known = "'kernel' and 'bias'" if self.use_bias else "'kernel'"
-            raise ValueError(
-                f"Layer '{self.name}' has no weight {name!r} to assign; it "
-                f"has {known}."
-            )
-        weight.assign(value)
 
     def input_channels_at(self, width):
         if not self.slice_input:

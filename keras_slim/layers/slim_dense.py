@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_slim.layers._banded import BandedKernelMixin
 from keras_slim.layers._banded import BandedWeight
 from keras_slim.layers._banded import band_edges
 from keras_slim.layers._utils import check_channels
@@ -9,7 +10,7 @@ from keras_slim.width import Widths
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")
-class SlimDense(keras.layers.Layer):
+class SlimDense(BandedKernelMixin, keras.layers.Layer):
     """A dense layer whose kernel is shared by every width.
 
     One full-size kernel `[in, units]` is stored; at width `w` the layer
@@ -83,26 +84,6 @@ class SlimDense(keras.layers.Layer):
                 self, "bias", (self.units,),
                 {0: edges[1]} if 1 in edges else {}, self.bias_initializer,
             )
-
-    @property
-    def kernel(self):
-        """The full kernel `[in, units]`, assembled from its bands."""
-        return self._kernel.full()
-
-    @property
-    def bias(self):
-        return None if self._bias is None else self._bias.full()
-
-    def assign_weight(self, name, value):
-        """Sets the full-size `"kernel"` or `"bias"` (split into its bands)."""
-        weight = {"kernel": self._kernel, "bias": self._bias}.get(name)
-        if weight is None:
-            known = "'kernel' and 'bias'" if self.use_bias else "'kernel'"
-            raise ValueError(
-                f"Layer '{self.name}' has no weight {name!r} to assign; it "
-                f"has {known}."
-            )
-        weight.assign(value)
 
     def input_channels_at(self, width):
         if not self.slice_input:
