@@ -104,3 +104,19 @@ def test_refuses_bad_arguments():
         us3l(num_widths=1)
     with pytest.raises(ValueError, match="Lower `grid_step`"):
         us3l(num_widths=4, grid_step=0.375)  # grid 1.0, 0.625, 0.25
+
+
+def test_save_and_load_round_trip(tmp_path):
+    import keras
+
+    model = us3l(num_widths=3, grid_step=0.375)
+    path = str(tmp_path / "us3l.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_config() == model.get_config()
+    x = np.random.default_rng(2).random((4, 16, 16, 3), dtype="float32")
+    for width in (1.0, 0.6, 0.25):
+        np.testing.assert_array_equal(
+            loaded.backbone(x, width=width, training=True),
+            model.backbone(x, width=width, training=True),
+        )
