@@ -4,7 +4,16 @@ One pretraining run, one set of weights, several widths; each width a backbone
 for its compute budget, exportable on its own.
 """
 
-from keras_slim import backbones
+try:
+    import tensorflow  # noqa: F401
+except ImportError as error:  # pragma: no cover - depends on the install
+    raise ImportError(
+        "keras_slim needs TensorFlow 2.21, which is an extra so that you can "
+        "choose the build: pip install 'keras-slim[cpu]' (tensorflow-cpu) or "
+        "'keras-slim[gpu]' (tensorflow)."
+    ) from error
+
+from keras_slim import backbones  # noqa: E402
 from keras_slim import heads
 from keras_slim import layers
 from keras_slim import losses
