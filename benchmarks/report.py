@@ -54,10 +54,8 @@ def ssl_sections():
             print(f"| {row['method']} | {'on' if row['jit'] else 'off'} "
                   f"| {row['slim_s'] * 1e3:.0f} | {parts} | {total * 1e3:.0f} "
                   f"| {row['ratio']:.3f} |")
-        if result.get("memory"):
-            print("\n| variant | peak RSS (MB) |\n|---|---|")
-            for row in result["memory"]:
-                print(f"| {row['variant']} | {row['peak_mb']:.0f} |")
+        # The `--memory` figures (ru_maxrss) read the allocator's footprint,
+        # identical for every variant: not printed as a result.
         print()
 
 

@@ -294,8 +294,9 @@ class SlimSSL(keras.Model):
             distill = 0.0
             if out.get("distill") is not None:
                 distill = self._global_mean(out["distill"])
-            loss = self.combine(slot, ssl, distill)
-            loss = loss + self.regularization(width)
+            # Computed once per width: US3L's assembles every full kernel.
+            penalty = tf.cast(self.regularization(width), tf.float32)
+            loss = self.combine(slot, ssl, distill) + penalty
             # The gradient, hence the update, depends on the check: a
             # non-finite loss stops the step before any weight changes.
             loss = tf.debugging.check_numerics(
@@ -323,8 +324,7 @@ class SlimSSL(keras.Model):
         distill_mean = tf.zeros(())
         if out.get("distill") is not None:
             distill_mean = tf.reduce_mean(tf.cast(out["distill"], tf.float32))
-        logged_loss = self.combine(slot, ssl_mean, distill_mean) + tf.cast(
-            self.regularization(width), tf.float32)
+        logged_loss = self.combine(slot, ssl_mean, distill_mean) + penalty
         values = {
             f"{name}/loss": logged_loss,
             f"{name}/ssl_loss": ssl_mean,
