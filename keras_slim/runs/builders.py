@@ -1,0 +1,122 @@
+"""Turn a validated configuration into backbones, recipes and optimizers."""
+
+import math
+
+import keras
+
+from keras_slim.config import widths_from_config
+
+__all__ = [
+    "build_backbone",
+    "build_method",
+    "build_optimizer",
+    "build_strategy",
+    "training_steps",
+]
+
+
+def build_backbone(config, channels, seed=None):
+    """The slimmable backbone of `config` for `channels`-channel images."""
+    from keras_slim import backbones
+
+    spec = config["backbone"]
+    widths = widths_from_config(config)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    shape = (None, None, channels)
+    if spec["name"] == "mobilenet_v2":
+        return backbones.SlimMobileNetV2(
+            widths=widths, input_shape=shape,
+            synchronized=spec["synchronized"],
+        )
+    return backbones.SlimResNet(
+        depth=spec["depth"], stem=spec["stem"], base_width=spec["base_width"],
+        widths=widths, input_shape=shape, synchronized=spec["synchronized"],
+    )
+
+
+def training_steps(config, steps_per_epoch):
+    """(total steps, slow-start steps, warmup steps) of a run."""
+    train = config["train"]
+    total = train["epochs"] * steps_per_epoch
+    slow = int(round(config["method"]["slow_start"] * total))
+    warmup = int(round(train["warmup_epochs"] * steps_per_epoch))
+    return total, slow, min(warmup, total)
+
+
+def build_method(config, backbone, steps_per_epoch):
+    """The recipe of `config` around `backbone`."""
+    from keras_slim import methods
+
+    spec = config["method"]
+    total, slow, _ = training_steps(config, steps_per_epoch)
+    options = dict(spec["options"])
+    options["seed"] = config["seed"]
+    if spec["name"] == "us3l":
+        return methods.US3L(backbone, base=spec["base"] or "simclr",
+                            total_steps=total, **options)
+    if spec["name"] == "dspnet":
+        return methods.DSPNet(backbone, slow_start_steps=slow, **options)
+    base = spec["base"] or "mocov2"
+    if base == "mocov3":
+        options.setdefault("momentum_total_steps", total)
+    return methods.SlimCLR(backbone, base=base, slow_start_steps=slow,
+                           **options)
+
+
+def build_optimizer(config, steps_per_epoch):
+    """The optimizer of `config` with its warmup-cosine (or slow-start) rate."""
+    from keras_slim import optimizers
+
+    train = config["train"]
+    total, slow, warmup = training_steps(config, steps_per_epoch)
+    rate = train["learning_rate"]
+    if slow:
+        schedule = optimizers.SlowStartCosine(
+            peak=rate, total_steps=total, slow_start_steps=slow,
+            warmup_steps=min(warmup, slow),
+            restart_peak=train["restart_learning_rate"] or rate,
+            end=train["final_learning_rate"],
+        )
+    else:
+        schedule = optimizers.WarmupCosine(
+            peak=rate, total_steps=total, warmup_steps=warmup,
+            end=train["final_learning_rate"],
+        )
+    name = train["optimizer"]
+    decay = train["weight_decay"]
+    if name == "lars":
+        return optimizers.LARS(schedule, momentum=train["momentum"],
+                               weight_decay=decay)
+    if name == "adamw":
+        return keras.optimizers.AdamW(schedule, weight_decay=decay)
+    if name == "lamb":
+        return keras.optimizers.Lamb(schedule, weight_decay=decay)
+    # Keras' SGD decays decoupled (w -= lr * decay * w each step): for SGD
+    # that is the papers' coupled L2 except for the momentum's smoothing.
+    return keras.optimizers.SGD(schedule, momentum=train["momentum"],
+                                weight_decay=decay or None)
+
+
+def build_strategy(config):
+    """The `tf.distribute` strategy a run asks for."""
+    import tensorflow as tf
+
+    kind = config["train"]["strategy"]
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if kind == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def global_batch_check(config, strategy):
+    """A batch that the replicas cannot split evenly is refused up front."""
+    replicas = strategy.num_replicas_in_sync
+    batch = config["train"]["batch_size"]
+    if batch % replicas:
+        raise ValueError(
+            f"train.batch_size={batch} is not divisible by the "
+            f"{replicas} replicas of the strategy; use a multiple of "
+            f"{replicas}, e.g. {replicas * max(1, math.ceil(batch / replicas))}."
+        )

@@ -1,0 +1,204 @@
+"""`pretrain(config)`: one slimmable pretraining run, from data to results."""
+
+import os
+import time
+
+import keras
+import numpy as np
+
+from keras_slim.config import widths_from_config
+from keras_slim.io import atomic_path
+from keras_slim.runs.builders import build_backbone
+from keras_slim.runs.builders import build_method
+from keras_slim.runs.builders import build_optimizer
+from keras_slim.runs.builders import build_strategy
+from keras_slim.runs.builders import global_batch_check
+from keras_slim.runs.run_checkpoint import RunCheckpoint
+from keras_slim.runs.run_checkpoint import read_checkpoint_state
+from keras_slim.runs.run_directory import RunDirectory
+
+__all__ = ["pretrain", "run_directory_of", "load_split", "eval_arrays",
+           "crop_size"]
+
+
+def run_directory_of(config):
+    return RunDirectory(
+        config["output_dir"] or os.path.join("runs", config["name"])
+    )
+
+
+def crop_size(config):
+    return config["augmentation"]["crop_size"] or config["data"]["image_size"]
+
+
+def load_split(config, split_key, max_examples=None):
+    """The `ImageData` of `data.<split_key>`."""
+    from keras_slim import data
+
+    spec = config["data"]
+    limit = spec["max_examples"]
+    if max_examples is not None:
+        limit = max_examples if limit is None else min(limit, max_examples)
+    return data.load(
+        spec["source"], split=spec[split_key], data_dir=spec["data_dir"],
+        image_size=spec["image_size"], channels=spec["channels"],
+        on_corrupt=spec["on_corrupt"], max_examples=limit,
+        cache_dir=spec["cache_dir"],
+    )
+
+
+def eval_arrays(image_data, size):
+    """(float32 images in [0, 1] at `size` x `size`, int32 labels)."""
+    images = image_data.images
+    if images.shape[1:3] != (size, size):
+        import tensorflow as tf
+
+        images = tf.image.resize(images, (size, size), antialias=True).numpy()
+    images = np.clip(images.astype("float32") / 255.0, 0.0, 1.0)
+    return images, image_data.labels.astype("int32")
+
+
+def pretrain(config, run_dir=None, callbacks=(), evaluate=True, log=print):
+    """Pretrain every width of `config`'s backbone; evaluate; write results.
+
+    Resumes from `run_dir`'s checkpoint when one exists (same config
+    required, except for harmless keys such as `train.epochs`).
+
+    Args:
+        config: a validated configuration (`keras_slim.config.load_config`).
+        run_dir: the run folder (default: `output_dir` or `runs/<name>`).
+        callbacks: extra Keras callbacks for `fit`.
+        evaluate: run the per-width evaluation at the end.
+        log: where progress lines go (default `print`).
+
+    Returns:
+        The results dict (also in `<run>/results.json`), or the trained
+        model's run directory summary when `evaluate=False`.
+    """
+    from keras_slim import data as slim_data
+    from keras_slim import evaluation
+
+    run = RunDirectory(run_dir) if run_dir else run_directory_of(config)
+    run.start(config)
+    _set_precision(config)
+    keras.utils.set_random_seed(config["seed"])
+    strategy = build_strategy(config)
+    global_batch_check(config, strategy)
+
+    train_data = load_split(config, "train_split")
+    size = crop_size(config)
+    augmentation = slim_data.TwoViewAugmentation.from_preset(
+        config["augmentation"]["preset"], image_size=size,
+        **config["augmentation"]["options"],
+    )
+    batch = config["train"]["batch_size"]
+    per_epoch = slim_data.steps_per_epoch(train_data, batch)
+    log(f"data: {train_data.name} {config['data']['train_split']}, "
+        f"{train_data.num_examples} images {train_data.image_shape}, "
+        f"{per_epoch} steps of {batch} per epoch, views {size}x{size}")
+
+    with strategy.scope():
+        backbone = build_backbone(config, train_data.image_shape[-1],
+                                  seed=config["seed"])
+        model = build_method(config, backbone, per_epoch)
+        model.compile(optimizer=build_optimizer(config, per_epoch),
+                      jit_compile=config["train"]["jit_compile"])
+        model.optimizer.build(model.trainable_variables)
+
+    state = read_checkpoint_state(run.checkpoint_dir)
+    start_step = 0
+    history = []
+    if state is not None:
+        model.load_weights(state["weights"])
+        start_step = int(state["step"])
+        history = state["history"]
+        log(f"resuming {run.path} at step {start_step}")
+
+    eval_train = eval_test = None
+    monitor = []
+    ev = config["evaluation"]
+    if ev["knn_every_epochs"]:
+        eval_train, eval_test = _labelled_sets(config, size)
+        monitor.append(evaluation.KNNMonitor(
+            *eval_train, *eval_test, every_n_epochs=ev["knn_every_epochs"],
+            widths=ev["eval_widths"], k=ev["knn_k"],
+            temperature=ev["knn_temperature"],
+        ))
+    checkpoint = RunCheckpoint(run.checkpoint_dir,
+                               every_steps=config["train"]["checkpoint_every_steps"],
+                               history=history)
+    tensorboard = keras.callbacks.TensorBoard(run.logs_dir, update_freq=50)
+    all_callbacks = monitor + [checkpoint, tensorboard] + list(callbacks)
+
+    started = time.time()
+    _fit(model, train_data, augmentation, config, per_epoch, start_step,
+         all_callbacks)
+    train_seconds = time.time() - started
+    run.write_json("history.json", checkpoint.history)
+    with atomic_path(run.backbone_path) as tmp:
+        model.backbone.save(tmp)
+    log(f"saved {run.backbone_path}")
+    if not evaluate:
+        return {"run_dir": run.path, "train_seconds": train_seconds}
+    if eval_train is None:
+        eval_train, eval_test = _labelled_sets(config, size)
+    from keras_slim.runs.report import evaluate_backbone
+    from keras_slim.runs.report import write_results
+
+    results = evaluate_backbone(config, model.backbone, eval_train, eval_test,
+                                log=log)
+    # Wall time of this process's training; a resumed run counts from
+    # its resumption (`resumed_at_step`).
+    results["train_seconds"] = round(train_seconds, 1)
+    results["resumed_at_step"] = start_step
+    results["epochs"] = config["train"]["epochs"]
+    write_results(run, config, results, log=log)
+    return results
+
+
+def _set_precision(config):
+    policy = config["train"]["mixed_precision"]
+    keras.mixed_precision.set_dtype_policy(policy or "float32")
+
+
+def _labelled_sets(config, size):
+    cap = config["evaluation"]["max_train_examples"]
+    train = eval_arrays(load_split(config, "train_split", cap), size)
+    test = eval_arrays(load_split(config, "test_split"), size)
+    return train, test
+
+
+def _fit(model, train_data, augmentation, config, per_epoch, start_step,
+         callbacks):
+    """`model.fit` from `start_step`, finishing a cut epoch first."""
+    from keras_slim.data import view_pairs
+
+    epochs = config["train"]["epochs"]
+    verbose = config["train"]["verbose"]
+    batch = config["train"]["batch_size"]
+    seed = config["seed"]
+    epoch, done = divmod(start_step, per_epoch)
+    if epoch >= epochs:
+        return
+    if done:
+        # The resumed epoch has only its remaining steps left.
+        pairs = view_pairs(train_data, augmentation, batch, seed=seed,
+                           start_step=start_step, steps=per_epoch - done)
+        model.fit(pairs, epochs=epoch + 1, initial_epoch=epoch,
+                  steps_per_epoch=per_epoch - done, callbacks=callbacks,
+                  verbose=verbose)
+        epoch += 1
+    if epoch < epochs:
+        pairs = view_pairs(train_data, augmentation, batch, seed=seed,
+                           start_step=epoch * per_epoch)
+        model.fit(pairs, epochs=epochs, initial_epoch=epoch,
+                  steps_per_epoch=per_epoch, callbacks=callbacks,
+                  verbose=verbose)
+
+
+def widths_to_evaluate(config):
+    requested = config["evaluation"]["eval_widths"]
+    widths = widths_from_config(config)
+    if requested:
+        return [widths.validate(w) for w in requested]
+    return list(widths.stat_widths if widths.is_range else widths.values)

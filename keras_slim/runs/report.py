@@ -1,0 +1,287 @@
+"""Per-width evaluation of a run: results.json, the plot, the printed table."""
+
+import keras
+
+from keras_slim.runs.builders import build_backbone
+from keras_slim.width import width_name
+
+__all__ = ["evaluate_backbone", "write_results", "format_table", "plot_results"]
+
+
+def evaluate_backbone(config, backbone, train, test, log=print,
+                      protocols=("knn", "linear")):
+    """Cost and accuracy of every evaluated width, pretrained and random-init.
+
+    Args:
+        config: the run's configuration.
+        backbone: the trained slimmable backbone.
+        train, test: `(images, labels)` arrays (float32 in [0, 1]).
+        protocols: any of "knn", "linear", "joint", "semi".
+
+    Returns:
+        `{"dataset": ..., "image_shape": ..., "widths": [per-width dict]}`.
+    """
+    from keras_slim import profile
+    from keras_slim.runs.pretrain import widths_to_evaluate
+
+    widths = widths_to_evaluate(config)
+    shape = tuple(int(d) for d in train[0].shape[1:])
+    rows = {w: {"width": w} for w in widths}
+    for w in widths:
+        cost = profile(backbone, w, input_shape=shape)
+        rows[w]["params"] = int(cost.params)
+        rows[w]["flops"] = int(cost.flops)
+    log(f"evaluating widths {widths} on {len(train[1])} train / "
+        f"{len(test[1])} test images")
+    _measure(config, backbone, widths, train, test, rows, "", protocols, log)
+    if config["evaluation"]["random_baseline"]:
+        random = build_backbone(config, shape[-1], seed=config["seed"] + 1)
+        _measure(config, random, widths, train, test, rows, "random_",
+                 [p for p in protocols if p in ("knn", "linear")], log)
+    return {
+        "dataset": config["data"]["source"],
+        "image_shape": list(shape),
+        "widths": [rows[w] for w in widths],
+    }
+
+
+def _measure(config, backbone, widths, train, test, rows, prefix, protocols,
+             log):
+    from keras_slim import evaluation
+
+    ev = config["evaluation"]
+    if backbone.widths.is_range:
+        evaluation.calibrate_batch_norm(
+            backbone, train[0], widths=widths,
+            num_batches=ev["calibration_batches"],
+            batch_size=config["train"]["batch_size"],
+        )
+    who = "random-init" if prefix else "pretrained"
+    if "knn" in protocols:
+        top1 = evaluation.evaluate_knn(
+            backbone, *train, *test, widths=widths, k=ev["knn_k"],
+            temperature=ev["knn_temperature"],
+        )
+        _store(rows, top1, prefix + "knn_top1")
+        log(f"  {who} kNN top-1: {_short(top1)}")
+    for joint in (False, True):
+        name = "joint" if joint else "linear"
+        if name not in protocols:
+            continue
+        result = evaluation.linear_probe(
+            backbone, *train, *test, widths=widths,
+            epochs=ev["linear_epochs"],
+            learning_rate=ev["linear_learning_rate"], joint=joint,
+            seed=config["seed"],
+        )
+        _store(rows, _accuracies(result), f"{prefix}{name}_top1")
+        log(f"  {who} {name} probe top-1: {_short(_accuracies(result))}")
+    if "semi" in protocols:
+        for fraction in ev["semi_supervised"]:
+            for w in widths:
+                top1 = evaluation.fine_tune_semi_supervised(
+                    backbone, w, *train, *test, label_fraction=fraction,
+                    epochs=ev["semi_supervised_epochs"], seed=config["seed"],
+                )
+                rows[w][f"{prefix}semi{_percent(fraction)}_top1"] = float(top1)
+            log(f"  {who} fine-tuned on {_percent(fraction)}% labels: "
+                f"{_short({w: rows[w][f'{prefix}semi{_percent(fraction)}_top1'] for w in widths})}")
+
+
+def _accuracies(result):
+    if isinstance(result, dict):
+        return result
+    return result.accuracies
+
+
+def _store(rows, values, key):
+    for width, value in values.items():
+        rows[float(width)][key] = round(float(value), 4)
+
+
+def _short(values):
+    return ", ".join(f"{width_name(w)} {v:.3f}" for w, v in values.items())
+
+
+def _percent(fraction):
+    value = fraction * 100
+    return f"{value:g}"
+
+
+def write_results(run, config, results, log=print):
+    """results.json, accuracy_vs_flops.png and the table on `log`."""
+    results = dict(results)
+    results.setdefault("run", config["name"])
+    results.setdefault("method", config["method"]["name"])
+    run.write_json("results.json", results)
+    plot_results(results, run.plot_path)
+    log(format_table(results))
+    log(f"results: {run.results_path}\nplot: {run.plot_path}")
+
+
+_COLUMNS = (
+    ("width", "width", "{:g}"),
+    ("params", "params", "{:,}"),
+    ("flops", "MFLOPs", None),
+    ("knn_top1", "kNN", "{:.1%}"),
+    ("random_knn_top1", "kNN random", "{:.1%}"),
+    ("linear_top1", "linear", "{:.1%}"),
+    ("random_linear_top1", "linear random", "{:.1%}"),
+    ("joint_top1", "joint linear", "{:.1%}"),
+)
+
+
+def format_table(results):
+    """A plain-text table of the per-width results."""
+    rows = results["widths"]
+    columns = [c for c in _COLUMNS if any(c[0] in r for r in rows)]
+    semi = sorted({k for r in rows for k in r if k.startswith("semi")})
+    columns += [(k, k.replace("_top1", "%").replace("semi", "semi "),
+                 "{:.1%}") for k in semi]
+    header = [title for _, title, _ in columns]
+    body = []
+    for row in rows:
+        cells = []
+        for key, _, fmt in columns:
+            value = row.get(key)
+            if value is None:
+                cells.append("-")
+            elif key == "flops":
+                cells.append(f"{value / 1e6:.2f}")
+            else:
+                cells.append(fmt.format(value))
+        body.append(cells)
+    sizes = [max(len(h), *(len(r[i]) for r in body))
+             for i, h in enumerate(header)]
+    line = "  ".join(h.rjust(s) for h, s in zip(header, sizes))
+    out = [line, "-" * len(line)]
+    out += ["  ".join(c.rjust(s) for c, s in zip(r, sizes)) for r in body]
+    return "\n".join(out)
+
+
+def plot_results(results, path):
+    """Accuracy vs. FLOPs per width: pretrained against random init."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from keras_slim.io import atomic_path
+
+    rows = results["widths"]
+    flops = [r["flops"] / 1e6 for r in rows]
+    figure, axes = plt.subplots(figsize=(6, 4))
+    styles = {"knn_top1": ("kNN", "o-"), "linear_top1": ("linear", "s-"),
+              "random_knn_top1": ("kNN, random init", "o:"),
+              "random_linear_top1": ("linear, random init", "s:")}
+    for key, (label, style) in styles.items():
+        if all(key in r for r in rows):
+            axes.plot(flops, [100 * r[key] for r in rows], style, label=label)
+    for r, x in zip(rows, flops):
+        axes.annotate(width_name(r["width"]), (x, 0), xytext=(0, 4),
+                      textcoords="offset points", ha="center", fontsize=8,
+                      xycoords=("data", "axes fraction"))
+    axes.set_xlabel("MFLOPs (multiply-adds) per image")
+    axes.set_ylabel("top-1 accuracy (%)")
+    axes.set_title(f"{results.get('run', '')}: accuracy vs. cost per width")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=120)
+    plt.close(figure)
+
+
+def load_backbone(run):
+    """The trained slimmable backbone of a run directory."""
+    import keras_slim  # noqa: F401  (registers the serializable classes)
+
+    return keras.saving.load_model(run.backbone_path, compile=False)
+
+
+def evaluate_run(run_dir, protocols=("knn", "linear"), overrides=(),
+                 log=print):
+    """Evaluate a finished run's backbone; merge into its results.json.
+
+    Args:
+        run_dir: a folder written by `pretrain`.
+        protocols: any of "knn", "linear", "joint", "semi", "align".
+        overrides: `key=value` strings changing the `evaluation` (or data)
+            settings for this evaluation only, e.g. `evaluation.knn_k=20`.
+    """
+    from keras_slim.config import ConfigError
+    from keras_slim.config import parse_override
+    from keras_slim.config import validate_config
+    from keras_slim.runs.pretrain import _labelled_sets
+    from keras_slim.runs.pretrain import crop_size
+    from keras_slim.runs.run_directory import RunDirectory
+
+    unknown = sorted(set(protocols) - set(PROTOCOLS))
+    if unknown:
+        raise ValueError(f"unknown protocols {unknown}; choose from "
+                         f"{', '.join(PROTOCOLS)}")
+    run = RunDirectory(run_dir)
+    config = run.read_config()
+    for text in overrides:
+        key_path, value = parse_override(text)
+        if key_path[0] not in ("evaluation", "data"):
+            raise ConfigError([(".".join(key_path), "evaluate only takes "
+                                "evaluation.* and data.* overrides")])
+        config[key_path[0]][key_path[-1]] = value
+    config = validate_config(config, run.config_path)
+    if not __import__("os").path.isfile(run.backbone_path):
+        raise FileNotFoundError(
+            f"{run.backbone_path} is missing: the run has not finished "
+            f"pretraining. Run `keras-slim pretrain` on it again to resume."
+        )
+    backbone = load_backbone(run)
+    train, test = _labelled_sets(config, crop_size(config))
+    core = [p for p in protocols if p != "align"]
+    results = evaluate_backbone(config, backbone, train, test, log=log,
+                                protocols=core)
+    if "align" in protocols:
+        _alignment(config, backbone, train, results, log)
+    previous = run.read_json("results.json", default={}) or {}
+    merged = _merge(previous, results)
+    write_results(run, config, merged, log=log)
+    return merged
+
+
+PROTOCOLS = ("knn", "linear", "joint", "semi", "align")
+
+
+def _alignment(config, backbone, train, results, log):
+    """Alignment and uniformity (Wang & Isola) on two augmented views."""
+    import numpy as np
+
+    from keras_slim import data as slim_data
+    from keras_slim import evaluation
+    from keras_slim.runs.pretrain import crop_size
+
+    size = crop_size(config)
+    augmentation = slim_data.TwoViewAugmentation.from_preset(
+        config["augmentation"]["preset"], image_size=size,
+        **config["augmentation"]["options"])
+    count = min(len(train[0]), 1024)
+    images = np.round(train[0][:count] * 255).astype("uint8")
+    view1, view2 = augmentation(images, seed=[config["seed"], 7])
+    for row in results["widths"]:
+        metrics = evaluation.alignment_uniformity(
+            backbone, view1, view2, width=row["width"])
+        row.update({k: round(float(v), 4) for k, v in metrics.items()})
+    log("  alignment / uniformity: " + ", ".join(
+        f"{width_name(r['width'])} {r['alignment']:.3f}/{r['uniformity']:.3f}"
+        for r in results["widths"]))
+
+
+def _merge(previous, results):
+    merged = dict(previous)
+    old_rows = {r["width"]: r for r in previous.get("widths", [])}
+    rows = []
+    for row in results["widths"]:
+        combined = dict(old_rows.get(row["width"], {}))
+        combined.update(row)
+        rows.append(combined)
+    merged.update({k: v for k, v in results.items() if k != "widths"})
+    merged["widths"] = rows
+    return merged

@@ -1,0 +1,139 @@
+"""The folder of one pretraining run: config, checkpoints, logs, results."""
+
+import json
+import os
+
+import yaml
+
+from keras_slim.config import dump_config
+from keras_slim.io import write_json_atomic
+from keras_slim.io import write_text_atomic
+
+__all__ = ["RunDirectory"]
+
+# Changing these between a run and its resumption would silently mix two
+# different trainings into one set of weights.
+_FIXED_ON_RESUME = (
+    ("seed",),
+    ("data", "source"), ("data", "train_split"), ("data", "image_size"),
+    ("data", "channels"), ("data", "max_examples"),
+    ("augmentation",),
+    ("backbone",),
+    ("method",),
+    ("train", "batch_size"), ("train", "optimizer"),
+    ("train", "learning_rate"), ("train", "momentum"),
+    ("train", "weight_decay"), ("train", "warmup_epochs"),
+    ("train", "final_learning_rate"), ("train", "restart_learning_rate"),
+    ("train", "mixed_precision"),
+)
+
+
+class RunDirectory:
+    """Paths and atomic writers of a run folder.
+
+    Layout:
+
+    ```
+    <run>/config.yaml            the resolved configuration
+    <run>/checkpoint/            the latest training state (resume)
+    <run>/logs/                  TensorBoard
+    <run>/history.json           per-epoch metrics
+    <run>/backbone.keras         the trained slimmable backbone
+    <run>/results.json           per-width cost and accuracy
+    <run>/accuracy_vs_flops.png  the plot of results.json
+    ```
+
+    Args:
+        path: the folder (created if missing).
+    """
+
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+
+    def file(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    @property
+    def config_path(self):
+        return self.file("config.yaml")
+
+    @property
+    def checkpoint_dir(self):
+        return self.file("checkpoint")
+
+    @property
+    def logs_dir(self):
+        return self.file("logs")
+
+    @property
+    def backbone_path(self):
+        return self.file("backbone.keras")
+
+    @property
+    def results_path(self):
+        return self.file("results.json")
+
+    @property
+    def history_path(self):
+        return self.file("history.json")
+
+    @property
+    def plot_path(self):
+        return self.file("accuracy_vs_flops.png")
+
+    def exists(self):
+        return os.path.isfile(self.config_path)
+
+    def read_config(self):
+        if not self.exists():
+            raise FileNotFoundError(
+                f"{self.path} is not a keras-slim run directory (no "
+                f"config.yaml). Give the folder that `keras-slim pretrain` "
+                f"wrote, e.g. runs/quickstart."
+            )
+        with open(self.config_path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+
+    def start(self, config):
+        """Write the config of a new run, or check a resumed run's config."""
+        os.makedirs(self.path, exist_ok=True)
+        if self.exists():
+            differences = config_differences(self.read_config(), config)
+            if differences:
+                raise ValueError(
+                    f"{self.path} holds a run with another configuration; "
+                    f"resuming would mix two trainings. Different: "
+                    + "; ".join(differences)
+                    + ". Use a new run directory (output_dir=... or "
+                      "name=...), or restore these values."
+                )
+        write_text_atomic(self.config_path, dump_config(config))
+
+    def write_json(self, name, data):
+        write_json_atomic(self.file(name), data)
+
+    def read_json(self, name, default=None):
+        path = self.file(name)
+        if not os.path.isfile(path):
+            return default
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+
+def config_differences(old, new):
+    """Human-readable differences that forbid resuming `old` as `new`."""
+    found = []
+    for key_path in _FIXED_ON_RESUME:
+        a, b = _get(old, key_path), _get(new, key_path)
+        if a != b:
+            found.append(f"{'.'.join(key_path)}: {a!r} -> {b!r}")
+    return found
+
+
+def _get(config, key_path):
+    node = config
+    for key in key_path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
