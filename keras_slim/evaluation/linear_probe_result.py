@@ -1,0 +1,49 @@
+class LinearProbeResult(dict):
+    """Top-1 test accuracy per width of a linear probe, with its classifiers.
+
+    A dict `{width: top-1 in [0, 1]}` (largest width first), so it reads like
+    the other evaluations, which also carries the trained classifiers: one
+    `keras.layers.Dense(num_classes)` per width that maps the backbone's raw
+    features at that width to class logits (the probe's feature
+    standardization is folded into its kernel and bias). Attach it to
+    `backbone.subnetwork(width)` to get a classifier.
+
+    Args:
+        accuracies: dict `{width: top-1}`.
+        classifiers: dict `{width: keras.layers.Dense}`, built on
+            `backbone.feature_dim(width)` inputs.
+        num_classes: int, number of classes.
+        joint: bool, whether the probes were trained jointly (SlimCLR's
+            switchable probe) rather than independently.
+
+    Example:
+
+    >>> result = linear_probe(backbone, x_train, y_train, x_test, y_test)
+    >>> result[0.5]                                   # top-1 at width 0.5
+    0.74
+    >>> images = keras.Input((32, 32, 3))
+    >>> logits = result.classifiers[0.5](backbone.subnetwork(0.5)(images))
+    >>> classifier = keras.Model(images, logits)
+
+    References:
+        - [Zhao et al., SlimCLR, IJCV 2024](https://arxiv.org/abs/2209.15525)
+    """
+
+    def __init__(self, accuracies, classifiers, num_classes, joint=False):
+        super().__init__(accuracies)
+        self.accuracies = dict(accuracies)
+        self.classifiers = dict(classifiers)
+        self.num_classes = int(num_classes)
+        self.joint = bool(joint)
+
+    def get_config(self):
+        return {
+            "accuracies": self.accuracies,
+            "classifiers": self.classifiers,
+            "num_classes": self.num_classes,
+            "joint": self.joint,
+        }
+
+    def __repr__(self):
+        kind = "joint" if self.joint else "independent"
+        return f"LinearProbeResult({dict(self)}, {kind} probes)"
