@@ -319,6 +319,9 @@ def validate_config(raw, source="the configuration"):
     method = config["method"]
     if method["name"] in _METHOD_BASES and isinstance(method["options"], dict):
         _check_method_options(method["name"], method["options"], problems)
+    if isinstance(config["augmentation"]["options"], dict):
+        _check_augmentation_options(config["augmentation"]["options"],
+                                    problems)
     if not problems:
         _check_cross_fields(config, problems)
     if problems:
@@ -465,6 +468,19 @@ def _check_method_options(name, options, problems):
             hint = f"; did you mean {close[0]!r}?" if close else ""
             problems.append((path, f"{cls.__name__} has no argument "
                                    f"{key!r}{hint}"))
+
+
+def _check_augmentation_options(options, problems):
+    from keras_slim.data import TwoViewAugmentation
+
+    accepted = _constructor_arguments(TwoViewAugmentation) - {"image_size"}
+    for key in options:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, sorted(accepted), n=1)
+            hint = (f"did you mean {close[0]!r}?" if close else
+                    f"known: {', '.join(sorted(accepted))}")
+            problems.append((f"augmentation.options.{key}",
+                             f"not an augmentation setting; {hint}"))
 
 
 def _constructor_arguments(cls):

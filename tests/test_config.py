@@ -110,3 +110,11 @@ def test_missing_and_malformed_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="Bundled: "):
         resolve_config_path("quickstrat")
     assert os.path.isfile(resolve_config_path("quickstart"))
+
+
+def test_augmentation_options_are_checked():
+    with pytest.raises(ConfigError) as info:
+        load_config(resolve_config_path("quickstart"),
+                    ["augmentation.options={blur_probabilty: 0.1}"])
+    message = dict(info.value.problems)["augmentation.options.blur_probabilty"]
+    assert "did you mean 'blur_probability'" in message

@@ -186,6 +186,7 @@ def _fit(model, train_data, augmentation, config, per_epoch, start_step,
                            start_step=start_step, steps=per_epoch - done)
         model.fit(pairs, epochs=epoch + 1, initial_epoch=epoch,
                   steps_per_epoch=per_epoch - done, callbacks=callbacks,
+                  shuffle=False,
                   verbose=verbose)
         epoch += 1
     if epoch < epochs:
@@ -193,6 +194,7 @@ def _fit(model, train_data, augmentation, config, per_epoch, start_step,
                            start_step=epoch * per_epoch)
         model.fit(pairs, epochs=epochs, initial_epoch=epoch,
                   steps_per_epoch=per_epoch, callbacks=callbacks,
+                  shuffle=False,
                   verbose=verbose)
 
 

@@ -109,8 +109,10 @@ def _percent(fraction):
 
 
 def write_results(run, config, results, log=print):
-    """results.json, accuracy_vs_flops.png and the table on `log`."""
-    results = dict(results)
+    """results.json, accuracy_vs_flops.png and the table on `log`.
+
+    `results` gains the run's name and method (in place).
+    """
     results.setdefault("run", config["name"])
     results.setdefault("method", config["method"]["name"])
     run.write_json("results.json", results)

@@ -1,0 +1,108 @@
+"""`pretrain`: a tiny end-to-end run on the bundled digits, its run directory."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from keras_slim.config import load_config
+from keras_slim.runs import RunDirectory
+from keras_slim.runs import evaluate_run
+from keras_slim.runs import pretrain
+from keras_slim.runs.run_checkpoint import read_checkpoint_state
+
+TINY = [
+    "data.image_size=8", "data.max_examples=256",
+    "backbone.base_width=4", "backbone.widths=[1.0, 0.5]",
+    "train.epochs=2", "train.batch_size=64", "train.verbose=0",
+    "evaluation.knn_every_epochs=1", "evaluation.knn_k=10",
+    "evaluation.linear_epochs=3", "method.options={queue_size: 128}",
+    "method.base=mocov2", "augmentation.preset=cifar",
+]
+
+
+def tiny_config(tmp_path, *extra):
+    return load_config(None, TINY + [f"output_dir={tmp_path / 'run'}",
+                                     *extra])
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("pretrain")
+    config = tiny_config(tmp_path)
+    lines = []
+    results = pretrain(config, log=lines.append)
+    return config, results, RunDirectory(config["output_dir"]), lines
+
+
+def test_run_directory_holds_every_output(finished_run):
+    config, results, run, lines = finished_run
+    for name in ("config.yaml", "backbone.keras", "results.json",
+                 "history.json", "accuracy_vs_flops.png"):
+        assert os.path.isfile(run.file(name)), name
+    assert os.listdir(run.logs_dir)
+    assert run.read_config() == config
+    state = read_checkpoint_state(run.checkpoint_dir)
+    assert state["step"] == 2 * (256 // 64)
+    with open(run.results_path) as f:
+        saved = json.load(f)
+    assert saved == json.loads(json.dumps(results))
+    assert "kNN random" in "\n".join(lines)
+
+
+def test_results_have_every_width_with_cost_and_accuracy(finished_run):
+    _, results, _, _ = finished_run
+    rows = results["widths"]
+    assert [r["width"] for r in rows] == [1.0, 0.5]
+    assert rows[0]["flops"] > 3 * rows[1]["flops"]
+    assert rows[0]["params"] > 3 * rows[1]["params"]
+    for row in rows:
+        for key in ("knn_top1", "linear_top1", "random_knn_top1",
+                    "random_linear_top1"):
+            # 10 classes: far above chance even for a 2-epoch tiny run.
+            assert 0.2 < row[key] <= 1.0, (key, row)
+
+
+def test_history_has_per_width_knn_each_epoch(finished_run):
+    _, _, run, _ = finished_run
+    history = run.read_json("history.json")
+    assert [h["epoch"] for h in history] == [1, 2]
+    for entry in history:
+        assert 0 < entry["w0.5/knn_top1"] <= 1
+        assert np.isfinite(entry["w1/loss"])
+
+
+def test_evaluate_merges_new_protocols(finished_run):
+    _, _, run, _ = finished_run
+    merged = evaluate_run(run.path, protocols=["joint", "align"],
+                          overrides=["evaluation.random_baseline=false"],
+                          log=lambda *_: None)
+    for row in merged["widths"]:
+        assert 0.2 < row["joint_top1"] <= 1
+        assert row["alignment"] >= 0 and row["uniformity"] < 0
+        assert "knn_top1" in row  # kept from the pretraining run
+
+
+def test_more_epochs_resume_the_same_run(finished_run, tmp_path):
+    config, _, run, _ = finished_run
+    more = dict(config, train=dict(config["train"], epochs=3))
+    lines = []
+    pretrain(more, evaluate=False, log=lines.append)
+    assert any("resuming" in line and "step 8" in line for line in lines)
+    assert read_checkpoint_state(run.checkpoint_dir)["step"] == 12
+    assert [h["epoch"] for h in run.read_json("history.json")] == [1, 2, 3]
+
+
+def test_resume_with_other_widths_is_refused(finished_run):
+    config, _, _, _ = finished_run
+    other = dict(config, backbone=dict(config["backbone"], widths=[1.0, 0.25]))
+    with pytest.raises(ValueError, match=r"backbone: .*0\.25"):
+        pretrain(other, log=lambda *_: None)
+
+
+def test_evaluate_refuses_a_folder_that_is_not_a_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a keras-slim run"):
+        evaluate_run(str(tmp_path))
+    with pytest.raises(ValueError, match="unknown protocols"):
+        evaluate_run(str(tmp_path), protocols=["knn", "svm"])
