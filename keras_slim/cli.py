@@ -197,8 +197,13 @@ def _pretrain(args):
         print(dump_config(config), end="")
         return 0
     from keras_slim.runs import pretrain
+    from keras_slim.runs.pretrain import BaselineNotBeaten
 
-    pretrain(config, evaluate=not args.no_eval)
+    try:
+        pretrain(config, evaluate=not args.no_eval)
+    except BaselineNotBeaten as error:
+        print(f"keras-slim pretrain: {error}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -201,6 +201,9 @@ SCHEMA = {
         "linear_learning_rate": Field(float, 0.01, check=_positive),
         "joint_probe": Field(bool, False),
         "random_baseline": Field(bool, True),
+        "require_beating_baseline": Field(bool, False, doc=(
+            "fail the run (exit status 3) if a width's pretrained kNN or "
+            "linear accuracy does not beat the random-init baseline")),
         "semi_supervised": Field(list, [], check=_fractions, doc=(
             "label fractions for semi-supervised fine-tuning, e.g. [0.01, 0.1]")),
         "semi_supervised_epochs": Field(int, 30, check=_positive),

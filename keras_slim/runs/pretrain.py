@@ -153,7 +153,32 @@ def pretrain(config, run_dir=None, callbacks=(), evaluate=True, log=print):
     results["resumed_at_step"] = start_step
     results["epochs"] = config["train"]["epochs"]
     write_results(run, config, results, log=log)
+    if config["evaluation"]["require_beating_baseline"]:
+        check_beats_baseline(results)
     return results
+
+
+class BaselineNotBeaten(RuntimeError):
+    """Pretraining did not beat the random-init backbone at some width."""
+
+
+def check_beats_baseline(results):
+    """Raise `BaselineNotBeaten` naming each width and protocol that lost."""
+    losses = []
+    for row in results["widths"]:
+        for protocol in ("knn", "linear"):
+            mine = row.get(f"{protocol}_top1")
+            random = row.get(f"random_{protocol}_top1")
+            if mine is not None and random is not None and mine <= random:
+                losses.append(f"width {row['width']:g} {protocol}: "
+                              f"{mine:.3f} <= random init {random:.3f}")
+    if losses:
+        raise BaselineNotBeaten(
+            "pretraining did not beat the random-init baseline: "
+            + "; ".join(losses) + ". The recipe or its settings are wrong "
+            "for this data (more epochs, another learning rate or "
+            "augmentation), not the check."
+        )
 
 
 def _set_precision(config):

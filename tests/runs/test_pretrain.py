@@ -106,3 +106,21 @@ def test_evaluate_refuses_a_folder_that_is_not_a_run(tmp_path):
         evaluate_run(str(tmp_path))
     with pytest.raises(ValueError, match="unknown protocols"):
         evaluate_run(str(tmp_path), protocols=["knn", "svm"])
+
+
+def test_baseline_check_names_every_losing_width_and_protocol():
+    from keras_slim.runs.pretrain import BaselineNotBeaten
+    from keras_slim.runs.pretrain import check_beats_baseline
+
+    rows = [
+        {"width": 1.0, "knn_top1": 0.9, "random_knn_top1": 0.8,
+         "linear_top1": 0.9, "random_linear_top1": 0.85},
+        {"width": 0.5, "knn_top1": 0.7, "random_knn_top1": 0.75,
+         "linear_top1": 0.8, "random_linear_top1": 0.8},
+    ]
+    with pytest.raises(BaselineNotBeaten) as info:
+        check_beats_baseline({"widths": rows})
+    message = str(info.value)
+    assert "width 0.5 knn: 0.700 <= random init 0.750" in message
+    assert "width 0.5 linear" in message and "width 1 " not in message
+    check_beats_baseline({"widths": rows[:1]})
