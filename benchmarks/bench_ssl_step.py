@@ -5,7 +5,8 @@ pass, one queue update, one optimizer update) against the sum of the same
 MoCo v2 step on plain Keras networks of each width (`subnetwork(w)` with a
 plain head, its own key encoder and queue), timed in alternation. Target:
 ratio slim / sum <= 1.0. The same for US3L (4 sampled widths, SimCLR base) vs.
-plain steps at 1.0, 0.75, 0.5, 0.25. With `--memory`, each variant also runs
+the sum of plain US3L steps at 1.0, 0.75, 0.5, 0.25 (`PlainUS3L`: both views
+online, a full-width EMA teacher on both views, the width's US3L loss). With `--memory`, each variant also runs
 in a fresh process that reports its peak resident memory.
 
     python -m benchmarks.bench_ssl_step               # timing
@@ -84,6 +85,67 @@ class PlainMoCo:
         return loss
 
 
+class PlainUS3L:
+    """US3L's step on a plain Keras network of one width: the reference.
+
+    Both views through the online network and its projector, both views
+    through a full-width EMA teacher, then the width's US3L loss: the
+    momentum-SimCLR loss at width 1.0, predictor distillation to the teacher
+    below it. The slimmable step runs the teacher and the update once for
+    all widths; the sum of these runs them once per width.
+    """
+
+    def __init__(self, backbone, width, jit, hidden=2048, dim=256):
+        net = backbone.subnetwork(width, input_shape=(32, 32, 3))
+        images = keras.Input((32, 32, 3))
+        self.online = keras.Model(images, _mlp(hidden, dim)(net(images)))
+        full = backbone.subnetwork(1.0, input_shape=(32, 32, 3))
+        self.teacher = keras.Model(images, _mlp(hidden, dim)(full(images)))
+        self.predictor = None if width == 1.0 else _mlp(hidden, dim)
+        trainable = self.online.trainable_variables
+        if self.predictor is not None:
+            self.predictor.build((None, dim))
+            trainable = trainable + self.predictor.trainable_variables
+        self.variables = trainable
+        self.optimizer = keras.optimizers.SGD(0.03, momentum=0.9)
+        self.optimizer.build(trainable)
+        self.step = tf.function(self._step, jit_compile=jit)
+
+    def _step(self, v1, v2):
+        t1 = tf.stop_gradient(self.teacher(v1, training=True))
+        t2 = tf.stop_gradient(self.teacher(v2, training=True))
+        with tf.GradientTape() as tape:
+            z1 = self.online(v1, training=True)
+            z2 = self.online(v2, training=True)
+            if self.predictor is None:
+                la, labels = losses.key_logits(z1, t2, 0.5)
+                lb, _ = losses.key_logits(z2, t1, 0.5)
+                per_example = 0.5 * (losses.contrastive_loss(la, labels)
+                                     + losses.contrastive_loss(lb, labels))
+            else:
+                p1 = self.predictor(z1, training=True)
+                p2 = self.predictor(z2, training=True)
+                per_example = (losses.negative_cosine(p1, t2)
+                               + losses.negative_cosine(p2, t1))
+            loss = tf.reduce_mean(per_example)
+        self.optimizer.apply(tape.gradient(loss, self.variables),
+                             self.variables)
+        online = self.online.trainable_variables
+        for t, s in zip(self.teacher.trainable_variables, online):
+            if t.shape == s.shape:  # the teacher is full width
+                t.assign(0.99 * t + 0.01 * s)
+        return loss
+
+
+def _mlp(hidden, dim):
+    return keras.Sequential([
+        keras.layers.Dense(hidden),
+        keras.layers.BatchNormalization(),
+        keras.layers.ReLU(),
+        keras.layers.Dense(dim),
+    ])
+
+
 def slim_model(method, jit):
     keras.utils.set_random_seed(0)
     if method == "slimclr":
@@ -102,7 +164,8 @@ def time_method(method, batch, repeats, jit):
     model = slim_model(method, jit)
     data = views(batch)
     reference = SlimResNet(depth=18, stem="cifar", widths=WIDTHS)
-    plains = [PlainMoCo(reference, w, jit) for w in WIDTHS]
+    plain = PlainMoCo if method == "slimclr" else PlainUS3L
+    plains = [plain(reference, w, jit) for w in WIDTHS]
     functions = [lambda: model.train_on_batch(data)]
     functions += [lambda p=p: p.step(*data) for p in plains]
     medians = _common.interleaved_medians(functions, repeats)
