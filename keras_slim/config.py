@@ -140,7 +140,10 @@ SCHEMA = {
         "image_size": Field((int, type(None)), None, check=_image_size,
                             doc="square side the images are resized to"),
         "channels": Field((int, type(None)), None, choices=[None, 1, 3]),
-        "max_examples": Field((int, type(None)), None),
+        "max_examples": Field((int, type(None)), None, doc=(
+            "use a seeded subset of this many training images")),
+        "max_test_examples": Field((int, type(None)), None, doc=(
+            "use a seeded subset of this many test images")),
         "on_corrupt": Field(str, "fail", choices=["fail", "skip"]),
         "cache_dir": Field((str, type(None)), None),
     },
@@ -380,9 +383,24 @@ def _validate_value(value, field, path, problems):
     return value
 
 
+def _numbers_in_options(options):
+    """YAML 1.1 reads `5e-5` (no dot) as text: make such option values floats."""
+    result = {}
+    for key, value in options.items():
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        result[key] = value
+    return result
+
+
 def _coerce(value, kinds):
     # YAML reads `1` as an int where a float is meant, and `1e-4` (no dot)
     # as a string: accept both for float fields.
+    if dict in kinds and isinstance(value, dict):
+        return _numbers_in_options(value)
     if float in kinds and not isinstance(value, bool):
         if isinstance(value, int):
             return float(value)

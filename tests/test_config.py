@@ -118,3 +118,9 @@ def test_augmentation_options_are_checked():
                     ["augmentation.options={blur_probabilty: 0.1}"])
     message = dict(info.value.problems)["augmentation.options.blur_probabilty"]
     assert "did you mean 'blur_probability'" in message
+
+
+def test_numbers_written_without_a_dot_become_floats_in_options():
+    config = load_config(resolve_config_path("us3l_cifar100_r18"),
+                         ["method.options={group_lambda: 5e-5}"])
+    assert config["method"]["options"]["group_lambda"] == pytest.approx(5e-5)

@@ -54,6 +54,15 @@ class SlimBackbone(keras.Model):
     ):
         super().__init__(**kwargs)
         self.widths = Widths.coerce(widths)
+        if self.widths.largest != 1.0:
+            # Layers size their weights from the largest width's forward
+            # pass, taken as the full network.
+            raise ValueError(
+                f"A slimmable backbone's largest width must be 1.0 (the full "
+                f"network), got widths {self.widths}. List 1.0 first; for a "
+                f"network that is narrower as a whole, make the full network "
+                f"smaller (e.g. SlimResNet(base_width=...))."
+            )
         self.image_shape = _check_image_shape(input_shape)
         self.synchronized = bool(synchronized)
         self.__dict__["_width_views"] = {}

@@ -15,6 +15,7 @@ from keras_slim.runs.builders import build_strategy
 from keras_slim.runs.builders import global_batch_check
 from keras_slim.runs.run_checkpoint import RunCheckpoint
 from keras_slim.runs.run_checkpoint import read_checkpoint_state
+from keras_slim.runs.run_checkpoint import restore_checkpoint
 from keras_slim.runs.run_directory import RunDirectory
 
 __all__ = ["pretrain", "run_directory_of", "load_split", "eval_arrays",
@@ -36,7 +37,8 @@ def load_split(config, split_key, max_examples=None):
     from keras_slim import data
 
     spec = config["data"]
-    limit = spec["max_examples"]
+    limit = spec["max_examples" if split_key == "train_split"
+                 else "max_test_examples"]
     if max_examples is not None:
         limit = max_examples if limit is None else min(limit, max_examples)
     return data.load(
@@ -62,7 +64,10 @@ def pretrain(config, run_dir=None, callbacks=(), evaluate=True, log=print):
     """Pretrain every width of `config`'s backbone; evaluate; write results.
 
     Resumes from `run_dir`'s checkpoint when one exists (same config
-    required, except for harmless keys such as `train.epochs`).
+    required, except for harmless keys such as `train.epochs`). A resumed
+    run ends with the same weights, optimizer state and history as a run
+    never stopped: the checkpoint holds every variable, and batch `n` of
+    the data is a function of `(seed, n)` alone.
 
     Args:
         config: a validated configuration (`keras_slim.config.load_config`).
@@ -74,16 +79,23 @@ def pretrain(config, run_dir=None, callbacks=(), evaluate=True, log=print):
     Returns:
         The results dict (also in `<run>/results.json`), or the trained
         model's run directory summary when `evaluate=False`.
+
+    Raises:
+        FloatingPointError: a loss or weight became NaN/Inf; the message
+            names the width and step and the intact checkpoint.
+        ValueError: a bad config, e.g. a batch the replicas cannot split.
     """
     from keras_slim import data as slim_data
     from keras_slim import evaluation
 
     run = RunDirectory(run_dir) if run_dir else run_directory_of(config)
+    # Before the run folder is written: a refused setting leaves nothing
+    # behind that would stop the corrected config.
+    strategy = build_strategy(config)
+    global_batch_check(config, strategy)
     run.start(config)
     _set_precision(config)
     keras.utils.set_random_seed(config["seed"])
-    strategy = build_strategy(config)
-    global_batch_check(config, strategy)
 
     train_data = load_split(config, "train_split")
     size = crop_size(config)
@@ -109,7 +121,7 @@ def pretrain(config, run_dir=None, callbacks=(), evaluate=True, log=print):
     start_step = 0
     history = []
     if state is not None:
-        model.load_weights(state["weights"])
+        restore_checkpoint(model, state)
         start_step = int(state["step"])
         history = state["history"]
         log(f"resuming {run.path} at step {start_step}")
@@ -124,15 +136,23 @@ def pretrain(config, run_dir=None, callbacks=(), evaluate=True, log=print):
             widths=ev["eval_widths"], k=ev["knn_k"],
             temperature=ev["knn_temperature"],
         ))
-    checkpoint = RunCheckpoint(run.checkpoint_dir,
-                               every_steps=config["train"]["checkpoint_every_steps"],
-                               history=history)
-    tensorboard = keras.callbacks.TensorBoard(run.logs_dir, update_freq=50)
+    checkpoint = RunCheckpoint(
+        run.checkpoint_dir,
+        every_steps=config["train"]["checkpoint_every_steps"],
+        history=history,
+        metric_state=state.get("metrics") if state else None,
+    )
+    tensorboard = _StepTensorBoard(run.logs_dir, update_freq=50)
     all_callbacks = monitor + [checkpoint, tensorboard] + list(callbacks)
 
     started = time.time()
-    _fit(model, train_data, augmentation, config, per_epoch, start_step,
-         all_callbacks)
+    try:
+        _fit(model, train_data, augmentation, config, per_epoch, start_step,
+             all_callbacks)
+    except FloatingPointError as error:
+        raise FloatingPointError(
+            f"{error} {_resume_note(run)}"
+        ) from None
     train_seconds = time.time() - started
     run.write_json("history.json", checkpoint.history)
     with atomic_path(run.backbone_path) as tmp:
@@ -179,6 +199,35 @@ def check_beats_baseline(results):
             "for this data (more epochs, another learning rate or "
             "augmentation), not the check."
         )
+
+
+def _resume_note(run):
+    state = read_checkpoint_state(run.checkpoint_dir)
+    if state is None:
+        return f"No checkpoint was written; {run.path} can be deleted."
+    return (
+        f"The checkpoint of step {state['step']} in {run.checkpoint_dir} is "
+        f"intact and rerunning resumes from it; with the same settings it "
+        f"fails the same way, so to change the learning rate or the data "
+        f"use a new output_dir."
+    )
+
+
+class _StepTensorBoard(keras.callbacks.TensorBoard):
+    """TensorBoard whose batch summaries continue at the training step.
+
+    Keras numbers batch summaries from 0 in every `fit` call, so a resumed
+    run (and the second `fit` after a cut epoch) would write over steps
+    already logged. Here they continue at the recipe's `ssl_step`.
+    """
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._global_train_batch = int(
+            keras.ops.convert_to_numpy(self.model.ssl_step)
+        )
+        self._pop_writer()
+        self._push_writer(self._train_writer, self._global_train_batch)
 
 
 def _set_precision(config):

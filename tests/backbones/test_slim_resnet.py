@@ -269,3 +269,8 @@ def test_subnetwork_trains_like_a_plain_keras_model(rng):
     history = plain.fit(x, np.zeros((4, 32)), epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     assert history.history["loss"][1] < history.history["loss"][0]
+
+
+def test_largest_width_below_one_is_refused_clearly():
+    with pytest.raises(ValueError, match="largest width must be 1.0"):
+        SlimResNet(widths=[0.5], base_width=4)
