@@ -6,11 +6,10 @@ MoCo v2 step on plain Keras networks of each width (`subnetwork(w)` with a
 plain head, its own key encoder and queue), timed in alternation. Target:
 ratio slim / sum <= 1.0. The same for US3L (4 sampled widths, SimCLR base) vs.
 the sum of plain US3L steps at 1.0, 0.75, 0.5, 0.25 (`PlainUS3L`: both views
-online, a full-width EMA teacher on both views, the width's US3L loss). With `--memory`, each variant also runs
-in a fresh process that reports its peak resident memory.
+online, a full-width EMA teacher on both views, the width's US3L loss).
 
     python -m benchmarks.bench_ssl_step               # timing
-    python -m benchmarks.bench_ssl_step --memory      # + peak memory
+    python -m benchmarks.bench_ssl_step --memory-only # peak tensor memory
     TF_ENABLE_ONEDNN_OPTS=0 python -m benchmarks.bench_ssl_step
 """
 
@@ -176,7 +175,7 @@ def time_method(method, batch, repeats, jit):
 
 
 def peak_memory(variant, batch, steps=3):
-    """Runs one variant in a fresh process; returns its peak RSS in MB."""
+    """Runs one variant in a fresh process; returns its peak tensor memory."""
     code = (
         "import resource, sys; sys.path.insert(0, '.');"
         "from benchmarks.bench_ssl_step import _memory_child;"
@@ -190,22 +189,31 @@ def peak_memory(variant, batch, steps=3):
 
 
 def _memory_child(variant, batch, steps):
-    import resource
+    """Peak bytes held by TensorFlow's CPU allocator during training steps.
 
+    `tf.config.experimental.get_memory_info("CPU:0")` tracks the tensors
+    TensorFlow allocates (activations, gradients, temporaries); the peak is
+    reset after a first (tracing) step. Process RSS (`ru_maxrss`) cannot
+    tell the variants apart: it reports the allocator's retained footprint.
+    """
     data = views(batch)
     if variant == "plain_full":
         runner = PlainMoCo(SlimResNet(depth=18, widths=WIDTHS), 1.0, False)
+        step = lambda: runner.step(*data)
+    elif variant == "plain_us3l_full":
+        runner = PlainUS3L(SlimResNet(depth=18, widths=WIDTHS), 1.0, False)
         step = lambda: runner.step(*data)
     else:
         model = slim_model(variant, False)
         step = lambda: model.train_on_batch(data)
     step()
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tf.config.experimental.reset_memory_stats("CPU:0")
     for _ in range(steps):
         step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print("PEAK" + json.dumps({"variant": variant, "peak_mb": peak / 1024,
-                               "after_first_step_mb": base / 1024}))
+    info = tf.config.experimental.get_memory_info("CPU:0")
+    print("PEAK" + json.dumps({"variant": variant,
+                               "peak_mb": info["peak"] / 2**20,
+                               "current_mb": info["current"] / 2**20}))
 
 
 def main():
@@ -214,24 +222,31 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--methods", default="slimclr,us3l")
     parser.add_argument("--jit", default="off", choices=["off", "on", "both"])
-    parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="measure peak tensor memory instead of time")
     args = parser.parse_args()
     jits = {"off": [False], "on": [True], "both": [False, True]}[args.jit]
+    if args.memory_only:
+        memory = []
+        variants = ["plain_full", "plain_us3l_full"] + args.methods.split(",")
+        for variant in variants:
+            memory.append(peak_memory(variant, args.batch))
+            print(json.dumps(memory[-1]), flush=True)
+        path = _common.write_result("ssl_step_memory", dict(
+            machine=_common.machine(), batch=args.batch, widths=WIDTHS,
+            memory=memory))
+        print(f"written {path}")
+        return
     rows = []
     for method in args.methods.split(","):
         for jit in jits:
             row = time_method(method, args.batch, args.repeats, jit)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    memory = []
-    if args.memory:
-        for variant in ("plain_full",) + tuple(args.methods.split(",")):
-            memory.append(peak_memory(variant, args.batch))
-            print(json.dumps(memory[-1]), flush=True)
     name = "ssl_step_onednn" + os.environ.get("TF_ENABLE_ONEDNN_OPTS", "x")
     path = _common.write_result(name, dict(
         machine=_common.machine(), batch=args.batch, repeats=args.repeats,
-        widths=WIDTHS, rows=rows, memory=memory))
+        widths=WIDTHS, rows=rows))
     print(f"written {path}")
 
 
