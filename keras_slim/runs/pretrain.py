@@ -143,7 +143,9 @@ def pretrain(config, run_dir=None, callbacks=(), evaluate=True, log=print):
         metric_state=state.get("metrics") if state else None,
     )
     tensorboard = _StepTensorBoard(run.logs_dir, update_freq=50)
-    all_callbacks = monitor + [checkpoint, tensorboard] + list(callbacks)
+    # The guard first: a spoiled step stops before anything saves it.
+    all_callbacks = ([_NonFiniteGuard()] + monitor + [checkpoint, tensorboard]
+                     + list(callbacks))
 
     started = time.time()
     try:
@@ -211,6 +213,45 @@ def _resume_note(run):
         f"fails the same way, so to change the learning rate or the data "
         f"use a new output_dir."
     )
+
+
+class _NonFiniteGuard(keras.callbacks.Callback):
+    """Stops at the first step whose loss or gradient norm is NaN or Inf.
+
+    The recipe checks each width's loss before its update. A NaN input can
+    still leave the loss finite (a ReLU may map NaN to 0) while its
+    gradient, hence the updated weights, are NaN: the step's logged
+    gradient norms show it, and this stops training before a checkpoint
+    could save the spoiled weights.
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        for key, value in (logs or {}).items():
+            if not key.endswith(("loss", "grad_norm")):
+                continue
+            value = float(np.asarray(keras.ops.convert_to_numpy(value))
+                          .reshape(-1)[0])
+            if np.isfinite(value):
+                continue
+            # The step has run: `ssl_step` already counts it.
+            step = int(keras.ops.convert_to_numpy(self.model.ssl_step)) - 1
+            what = "gradient" if key.endswith("grad_norm") else "loss"
+            raise FloatingPointError(
+                f"Non-finite {what} {_where(key)} ({key}={value}) at "
+                f"training step {step} (counted from 0; the weights in "
+                f"memory are spoiled, the checkpoints are not): lower the "
+                f"learning rate or check the inputs for NaN/Inf."
+            )
+
+
+def _where(key):
+    """`w0.5/grad_norm` -> "at width 0.5"; the total `loss` -> "in total"."""
+    slot = key.rsplit("/", 1)[0] if "/" in key else ""
+    if not slot:
+        return "in total"
+    if slot.startswith("w") and slot[1:].replace(".", "", 1).isdigit():
+        return f"at width {slot[1:]}"
+    return f"in slot {slot}"
 
 
 class _StepTensorBoard(keras.callbacks.TensorBoard):

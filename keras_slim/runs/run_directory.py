@@ -94,10 +94,18 @@ class RunDirectory:
         with open(self.config_path, encoding="utf-8") as f:
             return yaml.safe_load(f)
 
+    def has_training_state(self):
+        return os.path.isfile(os.path.join(self.checkpoint_dir, "state.json"))
+
     def start(self, config):
-        """Write the config of a new run, or check a resumed run's config."""
+        """Write the config of a new run, or check a resumed run's config.
+
+        Only a folder with a saved training state refuses another config: a
+        run that stopped before its first checkpoint (a NaN, a refused
+        setting) holds nothing the new config could be mixed with.
+        """
         os.makedirs(self.path, exist_ok=True)
-        if self.exists():
+        if self.exists() and self.has_training_state():
             differences = config_differences(self.read_config(), config)
             if differences:
                 raise ValueError(
