@@ -1,0 +1,99 @@
+"""The Keras model and the SavedModels exported for each width."""
+
+import contextlib
+import os
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from keras_slim.export.conversion import INPUT_NAME
+
+
+def width_model(backbone, width, image_shape, classifier=None):
+    """The plain Keras network of one width, with the classifier if given.
+
+    Outputs `{"features": ...}` or `{"features": ..., "logits": ...}`.
+    """
+    network = backbone.subnetwork(width, input_shape=image_shape)
+    images = keras.Input(shape=image_shape, name=INPUT_NAME)
+    features = network(images)
+    outputs = {"features": features}
+    if classifier is not None:
+        outputs["logits"] = classifier(features)
+    return keras.Model(images, outputs, name=network.name)
+
+
+def serving_function(model, image_shape):
+    spec = tf.TensorSpec([None, *image_shape], tf.float32, name=INPUT_NAME)
+
+    @tf.function(input_signature=[spec])
+    def serve(images):
+        return dict(model(images, training=False))
+
+    return serve.get_concrete_function()
+
+
+def save_width_model(model, image_shape, path):
+    """A SavedModel (variables kept) with one `serving_default` signature."""
+    module = tf.Module()
+    module.model = model
+    with atomic_directory(path) as tmp:
+        tf.saved_model.save(module, tmp, signatures={
+            "serving_default": serving_function(model, image_shape)})
+
+
+def save_bundle(models, image_shape, path):
+    """One SavedModel with a signature per key, weights as constants.
+
+    Constants, not variables: from a SavedModel of a `tf.Module` the
+    converter keeps variables as run-time resources (READ_VARIABLE ops),
+    which stops BatchNorm folding, breaks int8 calibration and gave NaN
+    outputs. This is the SavedModel the converter reads.
+    """
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2)
+
+    spec = tf.TensorSpec([None, *image_shape], tf.float32, name=INPUT_NAME)
+    signatures = {}
+    for key, model in models.items():
+        frozen = convert_variables_to_constants_v2(
+            serving_function(model, image_shape))
+        names = sorted(model.output.keys())
+        signatures[key] = _frozen_signature(frozen, names, spec)
+    tf.saved_model.save(tf.Module(), path, signatures=signatures)
+
+
+def _frozen_signature(frozen, names, spec):
+    @tf.function(input_signature=[spec])
+    def serve(images):
+        # A frozen function returns its outputs flattened, keys sorted.
+        return dict(zip(names, tf.nest.flatten(frozen(images))))
+    return serve.get_concrete_function()
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+    """Write a folder under a temporary name, then put it at `path`.
+
+    A previous folder at `path` is replaced only once the new one is
+    complete; a failure leaves it as it was.
+    """
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.",
+                           suffix=".partial", dir=parent)
+    try:
+        yield tmp
+        if os.path.exists(path):
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.",
+                                   suffix=".old", dir=parent)
+            os.replace(path, os.path.join(old, "x"))
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,445 @@
+"""`export_backbone`: every width of a slimmable backbone to verified files."""
+
+import datetime
+import glob
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+
+from keras_slim.export import _graphs
+from keras_slim.export.conversion import check_precision
+from keras_slim.export.conversion import run_conversions
+from keras_slim.export.export_error import ExportError
+from keras_slim.export.verification import THRESHOLDS
+from keras_slim.export.verification import compare_outputs
+from keras_slim.export.verification import litert_latency
+from keras_slim.export.verification import litert_ops
+from keras_slim.export.verification import run_litert
+from keras_slim.io import atomic_path
+from keras_slim.io import write_json_atomic
+from keras_slim.width import width_name
+
+__all__ = ["export_backbone", "MANIFEST"]
+
+MANIFEST = "manifest.json"
+BUNDLE = "bundle"
+
+
+def export_backbone(backbone, output_dir, images, widths=None,
+                    precisions=("float32",), representative_images=None,
+                    classifiers=None, labels=None, image_shape=None,
+                    int8_io=False, saved_model=True, bundle=True,
+                    latency_threads=(1, 2), latency_runs=30, accuracy=None,
+                    overwrite=False, isolate=True, log=print):
+    """Export widths of a slimmable backbone to TFLite/LiteRT and verify them.
+
+    For each width and precision, writes `<w>_<precision>.tflite` (the
+    width's plain sub-network, TFLite builtin ops only), runs it with the
+    LiteRT interpreter on `images` and compares with the Keras model at that
+    width (thresholds in `keras_slim.export.THRESHOLDS`), and times it at
+    batch 1. Also writes a SavedModel per width (`saved_model/<w>/`), one
+    file per precision holding every width as a signature
+    (`bundle_<precision>.tflite`, signature keys `w1`, `w0.5`, ...),
+    `manifest.json` (what was written, its size, cost, check results,
+    latency, accuracy) and `latency_vs_width.png`. Every file is written
+    atomically.
+
+    Args:
+        backbone: a `keras_slim.backbones.SlimBackbone`. Widths of a width
+            range must have calibrated BatchNorm statistics
+            (`keras_slim.evaluation.calibrate_batch_norm`).
+        output_dir: the folder to write (created; must be empty or hold an
+            earlier export, replaced only with `overwrite=True`).
+        images: float32 `(N, H, W, C)` real images in [0, 1] the files are
+            checked on (e.g. 64-1000 test images).
+        widths: widths to export (default: every width with statistics).
+        precisions: any of "float32", "float16", "dynamic_int8", "int8".
+        representative_images: float32 images of the training data that
+            calibrate "int8" (a few hundred); required for "int8".
+        classifiers: optional `{width: keras.layers.Dense}` heads (e.g. a
+            `LinearProbeResult.classifiers`): the files then output `logits`
+            as well as `features`.
+        labels: optional class ids of `images`; with classifiers, each file's
+            top-1 accuracy on them goes into the manifest.
+        image_shape: input shape of the files (default: the images').
+        int8_io: "int8" files take and return int8 tensors.
+        saved_model: also write a SavedModel per width.
+        bundle: also write the multi-signature file per precision.
+        latency_threads: LiteRT thread counts to time (empty: no timing).
+        latency_runs: timed batch-1 runs per measurement (median reported).
+        accuracy: optional `{width: {name: value}}` copied into the
+            manifest (e.g. the kNN/linear top-1 of `results.json`).
+        overwrite: replace an earlier export in `output_dir`.
+        isolate: convert in worker processes (memory stays flat).
+        log: progress printer (`None` for silence).
+
+    Returns:
+        the manifest dict (also in `output_dir/manifest.json`).
+
+    Raises:
+        ExportError: a conversion failed (e.g. an op without a TFLite
+            builtin) or a file missed its verification threshold; the
+            manifest is still written, with `"verified": false`.
+        ValueError: bad arguments (unknown width or precision, missing
+            representative images, wrong image shape, ...).
+
+    Example:
+
+    >>> manifest = keras_slim.export.export_backbone(
+    ...     backbone, "exported/", images=x_test[:256],
+    ...     precisions=["float32", "int8"],
+    ...     representative_images=x_train[:300])
+    >>> [m["file"] for m in manifest["models"]]
+    ['w1_float32.tflite', 'w1_int8.tflite', 'w0.5_float32.tflite', ...]
+
+    References:
+        - [Yu et al., Slimmable Neural Networks, ICLR 2019](https://arxiv.org/abs/1812.08928)
+        - [LiteRT post-training quantization](https://ai.google.dev/edge/litert/models/post_training_quantization)
+    """
+    log = log or (lambda *_: None)
+    request = _Request.check(backbone, images, widths, precisions,
+                             representative_images, classifiers, labels,
+                             image_shape, int8_io)
+    output_dir = os.path.abspath(output_dir)
+    _prepare_output(output_dir, overwrite)
+    with tempfile.TemporaryDirectory(prefix="keras_slim_export_") as work:
+        models = {w: _graphs.width_model(backbone, w, request.image_shape,
+                                         request.classifiers.get(w))
+                  for w in request.widths}
+        jobs, entries = _plan(request, models, output_dir, work, saved_model,
+                              bundle, log)
+        log(f"converting {len(jobs)} files (builtin TFLite ops only)")
+        results = run_conversions(jobs, isolate=isolate)
+    manifest = _manifest(backbone, request, accuracy)
+    failures = []
+    for entry, result in zip(entries, results):
+        _finish(entry, result, models, request, latency_threads,
+                latency_runs, output_dir, failures, log)
+        (manifest["bundles"] if entry.get("signatures") else
+         manifest["models"]).append(entry)
+    manifest["saved_models"] = ({width_name(w): f"saved_model/{width_name(w)}"
+                                 for w in request.widths}
+                                if saved_model else {})
+    manifest["verified"] = not failures
+    write_json_atomic(os.path.join(output_dir, MANIFEST), manifest)
+    _plot(manifest, os.path.join(output_dir, "latency_vs_width.png"))
+    if failures:
+        raise ExportError(failures, os.path.join(output_dir, MANIFEST))
+    log(f"wrote {len(entries)} verified files and {MANIFEST} to {output_dir}")
+    return manifest
+
+
+class _Request:
+    """The checked arguments of one export."""
+
+    @classmethod
+    def check(cls, backbone, images, widths, precisions, representative,
+              classifiers, labels, image_shape, int8_io):
+        from keras_slim.evaluation import _inputs
+        from keras_slim.evaluation.calibration import require_calibrated
+
+        request = cls()
+        _inputs.check_backbone(backbone)
+        request.widths = _check_widths(backbone, widths)
+        require_calibrated(backbone, request.widths)
+        request.precisions = _check_precisions(precisions)
+        request.images = _inputs.as_images(images, "images")
+        request.image_shape = tuple(int(d) for d in (
+            image_shape or request.images.shape[1:]))
+        _check_shape(request.images, request.image_shape, "images")
+        if int8_io and "int8" not in request.precisions:
+            raise ValueError("`int8_io` needs the precision 'int8'.")
+        request.int8_io = bool(int8_io)
+        request.representative = None
+        if representative is not None:
+            request.representative = _inputs.as_images(
+                representative, "representative_images")
+            _check_shape(request.representative, request.image_shape,
+                         "representative_images")
+        elif "int8" in request.precisions:
+            raise ValueError(
+                "precision 'int8' needs `representative_images`: a few "
+                "hundred training images (float32 in [0, 1]) that calibrate "
+                "the int8 activation ranges. Or choose 'dynamic_int8', which "
+                "needs no data.")
+        request.classifiers = _check_classifiers(backbone, classifiers,
+                                                 request.widths)
+        request.labels = None
+        if labels is not None:
+            request.labels = _inputs.as_labels(labels, "labels",
+                                               count=len(request.images))
+        return request
+
+
+def _check_widths(backbone, widths):
+    available = list(backbone.widths.stat_widths)
+    if widths is None:
+        return available
+    checked = []
+    for width in widths:
+        try:
+            width = backbone.widths.validate(float(width))
+            backbone.widths.stat_index(width)
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"cannot export width {width!r}: {error} The widths this "
+                f"backbone can export are {available}.") from None
+        if width not in checked:
+            checked.append(width)
+    if not checked:
+        raise ValueError(f"no widths to export; choose from {available}.")
+    return checked
+
+
+def _check_precisions(precisions):
+    if isinstance(precisions, str):
+        precisions = [precisions]
+    checked = []
+    for precision in precisions:
+        check_precision(precision)
+        if precision not in checked:
+            checked.append(precision)
+    if not checked:
+        raise ValueError("no precisions to export.")
+    return checked
+
+
+def _check_shape(images, image_shape, name):
+    if tuple(images.shape[1:]) != tuple(image_shape):
+        raise ValueError(
+            f"`{name}` have shape {tuple(images.shape[1:])} per image, but "
+            f"the export's input shape is {tuple(image_shape)}: resize them "
+            f"the way the training pipeline does.")
+
+
+def _check_classifiers(backbone, classifiers, widths):
+    if not classifiers:
+        return {}
+    classifiers = {float(w): layer for w, layer in classifiers.items()}
+    missing = [w for w in widths if w not in classifiers]
+    if missing:
+        raise ValueError(
+            f"`classifiers` has no head for widths {missing}; give one per "
+            f"exported width (e.g. linear_probe(...).classifiers).")
+    for width in widths:
+        layer = classifiers[width]
+        if not isinstance(layer, keras.layers.Layer):
+            raise ValueError(f"classifiers[{width}] must be a Keras layer, "
+                             f"got {type(layer).__name__}.")
+        want = backbone.feature_dim(width)
+        kernel = getattr(layer, "kernel", None)
+        if kernel is not None and kernel.shape[0] != want:
+            raise ValueError(
+                f"classifiers[{width}] takes {kernel.shape[0]} features, but "
+                f"width {width} gives {want}: pass the head trained at this "
+                f"width.")
+    return classifiers
+
+
+def _prepare_output(output_dir, overwrite):
+    manifest = os.path.join(output_dir, MANIFEST)
+    if os.path.isdir(output_dir) and os.listdir(output_dir):
+        if not os.path.isfile(manifest):
+            raise ValueError(
+                f"{output_dir} is not empty and holds no earlier export "
+                f"({MANIFEST}); choose an empty or new folder.")
+        if not overwrite:
+            raise ValueError(
+                f"{output_dir} holds an earlier export; pass "
+                f"overwrite=True (CLI: --overwrite) to replace it.")
+        _remove_earlier_export(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+
+
+def _remove_earlier_export(output_dir):
+    """Delete the files an earlier export wrote (and only those)."""
+    for path in glob.glob(os.path.join(glob.escape(output_dir), "*.tflite")):
+        os.remove(path)
+    for name in (MANIFEST, "latency_vs_width.png"):
+        path = os.path.join(output_dir, name)
+        if os.path.exists(path):
+            os.remove(path)
+    shutil.rmtree(os.path.join(output_dir, "saved_model"), ignore_errors=True)
+
+
+def _plan(request, models, output_dir, work, saved_model, with_bundle, log):
+    """Write the SavedModels; list the conversion jobs and manifest rows."""
+    representative = None
+    if request.representative is not None:
+        representative = os.path.join(work, "representative.npy")
+        np.save(representative, request.representative)
+    jobs, entries = [], []
+    for width, model in models.items():
+        name = width_name(width)
+        folder = os.path.join(output_dir, "saved_model", name)
+        if saved_model:
+            _graphs.save_width_model(model, request.image_shape, folder)
+            log(f"  {name}: SavedModel written")
+        # The converter gets the weights as constants (see `save_bundle`).
+        frozen = os.path.join(work, f"frozen_{name}")
+        _graphs.save_bundle({"serving_default": model}, request.image_shape,
+                            frozen)
+        for precision in request.precisions:
+            jobs.append(_job(frozen, precision, request, representative,
+                             os.path.join(output_dir,
+                                          f"{name}_{precision}.tflite")))
+            entries.append({"width": width, "precision": precision,
+                            "file": f"{name}_{precision}.tflite"})
+    if with_bundle:
+        folder = os.path.join(work, BUNDLE)
+        keys = {width_name(w): m for w, m in models.items()}
+        _graphs.save_bundle(keys, request.image_shape, folder)
+        for precision in request.precisions:
+            jobs.append(_job(folder, precision, request, representative,
+                             os.path.join(output_dir,
+                                          f"{BUNDLE}_{precision}.tflite"),
+                             signature_keys=list(keys)))
+            entries.append({"precision": precision,
+                            "file": f"{BUNDLE}_{precision}.tflite",
+                            "signatures": {k: w for k, w in zip(
+                                keys, models)}})
+    return jobs, entries
+
+
+def _job(folder, precision, request, representative, output,
+         signature_keys=None):
+    job = {"saved_model": folder, "precision": precision, "output": output,
+           "signature_keys": signature_keys}
+    if precision == "int8":
+        job["representative"] = representative
+        job["int8_io"] = request.int8_io
+    return job
+
+
+def _finish(entry, result, models, request, latency_threads, latency_runs,
+            output_dir, failures, log):
+    """Verify and time one written file; fill its manifest row."""
+    if not result["ok"]:
+        entry["error"] = result["error"]
+        failures.append(f"{entry['file']}: {result['error']}")
+        return
+    path = os.path.join(output_dir, entry["file"])
+    entry["bytes"] = os.path.getsize(path)
+    entry["ops"] = litert_ops(path)
+    signatures = entry.get("signatures") or {None: entry["width"]}
+    checks = {}
+    for key, width in signatures.items():
+        checks[key] = _verify(path, key, width, models[width], request,
+                              entry["precision"])
+        failures += [f"{entry['file']}{'[' + key + ']' if key else ''}: "
+                     f"{failure}" for failure in checks[key]["failures"]]
+    if entry.get("signatures"):
+        entry["verification"] = checks
+        log(f"  {entry['file']}: {len(signatures)} signatures, "
+            f"{_verdict(checks.values())}")
+        return
+    entry["verification"] = checks[None]
+    entry["latency_ms"] = {
+        str(t): round(litert_latency(path, request.image_shape,
+                                     num_threads=t, runs=latency_runs), 4)
+        for t in latency_threads}
+    log(f"  {entry['file']}: {entry['bytes']:,} bytes, "
+        f"{_verdict([checks[None]])}, latency {entry['latency_ms']} ms")
+
+
+def _verify(path, signature, width, model, request, precision):
+    expected = {k: keras.ops.convert_to_numpy(v) for k, v in
+                model.predict(request.images, batch_size=64,
+                              verbose=0).items()}
+    actual = run_litert(path, request.images, signature=signature)
+    report = compare_outputs(expected, actual, precision)
+    report["images"] = len(request.images)
+    if request.labels is not None and "logits" in actual:
+        report["top1"] = float(np.mean(
+            np.argmax(actual["logits"], 1) == request.labels))
+        report["keras_top1"] = float(np.mean(
+            np.argmax(expected["logits"], 1) == request.labels))
+    return report
+
+
+def _verdict(checks):
+    checks = list(checks)
+    if all(c["passed"] for c in checks):
+        worst = min(c["cosine"] for c in checks)
+        return f"verified (cosine >= {worst:.5f})"
+    return "FAILED: " + "; ".join(f for c in checks for f in c["failures"])
+
+
+def _manifest(backbone, request, accuracy):
+    from keras_slim import __version__
+    from keras_slim import profile
+
+    costs = {}
+    for width in request.widths:
+        cost = profile(backbone, width, input_shape=request.image_shape)
+        costs[width_name(width)] = {
+            "width": width, "params": int(cost.params),
+            "flops": int(cost.flops),
+            "feature_dim": int(backbone.feature_dim(width))}
+        if accuracy and width in {float(w) for w in accuracy}:
+            costs[width_name(width)]["accuracy"] = {
+                k: v for w, values in accuracy.items() if float(w) == width
+                for k, v in values.items()}
+    return {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"),
+        "keras_slim_version": __version__,
+        "backbone": backbone.name,
+        "input": {"name": "images", "shape": [None, *request.image_shape],
+                  "dtype": "float32", "range": [0.0, 1.0],
+                  "int8_io": request.int8_io},
+        "outputs": ["features"] + (["logits"] if request.classifiers else []),
+        "thresholds": {p: THRESHOLDS[p] for p in request.precisions},
+        "widths": costs,
+        "models": [],
+        "bundles": [],
+    }
+
+
+def _plot(manifest, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [m for m in manifest["models"] if "latency_ms" in m
+            and m["latency_ms"]]
+    if not rows:
+        return
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for precision in sorted({m["precision"] for m in rows}):
+        mine = sorted((m for m in rows if m["precision"] == precision),
+                      key=lambda m: m["width"])
+        threads = sorted(mine[0]["latency_ms"], key=int)[0]
+        axes[0].plot([m["width"] for m in mine],
+                     [m["latency_ms"][threads] for m in mine], "o-",
+                     label=f"{precision} ({threads} thread)")
+        accuracy = [(m["width"], m["verification"].get("top1")) for m in mine]
+        accuracy = [(w, a) for w, a in accuracy if a is not None]
+        if accuracy:
+            axes[1].plot(*zip(*accuracy), "o-", label=precision)
+    axes[0].set(xlabel="width", ylabel="LiteRT latency, batch 1 (ms)",
+                title="Latency vs width")
+    axes[0].legend()
+    axes[1].set(xlabel="width", ylabel="top-1 of the exported file",
+                title="Accuracy vs width")
+    if axes[1].lines:
+        axes[1].legend()
+    else:
+        axes[1].text(0.5, 0.5, "export with a classifier head and labels\n"
+                     "to measure accuracy", ha="center", va="center",
+                     transform=axes[1].transAxes)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110)
+    plt.close(figure)
+
+
+def read_manifest(output_dir):
+    """The manifest of an export folder."""
+    with open(os.path.join(output_dir, MANIFEST), encoding="utf-8") as f:
+        return json.load(f)
