@@ -63,6 +63,7 @@ def _build_parser():
     prof.add_argument("--json", action="store_true", help="print JSON only")
     _add_pretrain(commands)
     _add_evaluate(commands)
+    _add_export(commands)
     return parser
 
 
@@ -137,6 +138,63 @@ def _add_evaluate(commands):
     ev.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                     help="evaluation.* or data.* settings, e.g. "
                     "evaluation.linear_epochs=50")
+
+
+def _add_export(commands):
+    from keras_slim.export import PRECISIONS
+
+    ex = commands.add_parser(
+        "export",
+        help="Export each width of a pretrained run to TFLite/LiteRT.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Writes each width of a run directory's backbone as its own "
+            ".tflite (TFLite builtin ops\nonly, so edge runtimes can run "
+            "it), in each precision, plus a SavedModel per width and\none "
+            ".tflite per precision holding every width as a signature. "
+            "Every file is run with\nthe LiteRT interpreter on the run's "
+            "test images and compared with Keras; a file that\nmisses its "
+            "threshold fails the export (exit code 2). manifest.json lists "
+            "each file with\nits size, params, FLOPs, check results, "
+            "latency and accuracy.\n\n"
+            "Precisions: float32 (exact), float16 (half the size), "
+            "dynamic_int8 (int8 weights),\nint8 (int8 weights and "
+            "activations, calibrated on the run's training images).\n\n"
+            "Examples:\n"
+            "  keras-slim export runs/quickstart\n"
+            "  keras-slim export runs/quickstart --precisions "
+            "float32,float16,dynamic_int8,int8 --head\n"
+            "  keras-slim export runs/us3l --widths 1.0,0.625,0.25 "
+            "--output exported/"
+        ),
+    )
+    ex.add_argument("run_dir", help="the run directory, e.g. runs/quickstart")
+    ex.add_argument("--output", default=None,
+                    help="output folder (default RUN_DIR/export)")
+    ex.add_argument("--widths", type=_parse_widths, default=None,
+                    help="comma-separated widths (default: the run's "
+                    "evaluated widths)")
+    ex.add_argument("--precisions", default="float32,int8",
+                    help=f"comma-separated, from {','.join(PRECISIONS)} "
+                    f"(default float32,int8)")
+    ex.add_argument("--head", action="store_true",
+                    help="train a linear probe per width on the run's "
+                    "labels and export it with the backbone (outputs "
+                    "logits; the manifest gets each file's accuracy)")
+    ex.add_argument("--int8-io", action="store_true",
+                    help="int8 input and output tensors for int8 files")
+    ex.add_argument("--representative", type=int, default=300,
+                    help="training images that calibrate int8 (default 300)")
+    ex.add_argument("--images", type=int, default=500,
+                    help="test images each file is verified on (default 500)")
+    ex.add_argument("--latency-runs", type=int, default=30,
+                    help="timed batch-1 runs per file and thread count")
+    ex.add_argument("--no-saved-model", action="store_true",
+                    help="skip the SavedModel per width")
+    ex.add_argument("--no-bundle", action="store_true",
+                    help="skip the multi-signature file")
+    ex.add_argument("--overwrite", action="store_true",
+                    help="replace an earlier export in the output folder")
 
 
 def _make_backbone(args):
@@ -215,11 +273,35 @@ def _evaluate(args):
     return 0
 
 
+def _export(args):
+    from keras_slim.export import ExportError
+    from keras_slim.runs.export_run import describe
+    from keras_slim.runs.export_run import export_run
+
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    for name in ("representative", "images", "latency_runs"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1.")
+    try:
+        manifest = export_run(
+            args.run_dir, output_dir=args.output, widths=args.widths,
+            precisions=precisions, head=args.head, int8_io=args.int8_io,
+            representative_count=args.representative,
+            image_count=args.images, saved_model=not args.no_saved_model,
+            bundle=not args.no_bundle, latency_runs=args.latency_runs,
+            overwrite=args.overwrite)
+    except ExportError as error:
+        print(f"keras-slim export: {error}", file=sys.stderr)
+        return 2
+    print(describe(manifest))
+    return 0
+
+
 def main(argv=None):
     _enable_fast_cpu_kernels()
     args = _build_parser().parse_args(argv)
     commands = {"profile": _profile, "pretrain": _pretrain,
-                "evaluate": _evaluate}
+                "evaluate": _evaluate, "export": _export}
     try:
         return commands[args.command](args)
     except (ValueError, FileNotFoundError, FloatingPointError) as error:

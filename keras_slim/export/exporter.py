@@ -151,6 +151,13 @@ class _Request:
         request.image_shape = tuple(int(d) for d in (
             image_shape or request.images.shape[1:]))
         _check_shape(request.images, request.image_shape, "images")
+        channels = backbone.image_shape[-1]
+        if request.image_shape[-1] != channels:
+            raise ValueError(
+                f"`images` have {request.image_shape[-1]} channels, the "
+                f"backbone takes {channels}: convert them the way the "
+                f"training pipeline does (data.load(..., channels="
+                f"{channels})).")
         if int8_io and "int8" not in request.precisions:
             raise ValueError("`int8_io` needs the precision 'int8'.")
         request.int8_io = bool(int8_io)

@@ -1,0 +1,130 @@
+"""`keras-slim export`: a run directory's widths to verified LiteRT files."""
+
+import os
+
+import numpy as np
+
+__all__ = ["export_run"]
+
+
+def export_run(run_dir, output_dir=None, widths=None,
+               precisions=("float32", "int8"), head=False, int8_io=False,
+               representative_count=300, image_count=500, saved_model=True,
+               bundle=True, latency_runs=30, overwrite=False, log=print):
+    """Export the trained backbone of a run directory, every width verified.
+
+    Images come from the run's own data settings: representative images
+    (int8 calibration) from its training split, the verification images
+    (and labels) from its test split, both drawn at random with the run's
+    seed. A width range is BatchNorm-calibrated on training images first.
+
+    Args:
+        run_dir: a folder written by `keras-slim pretrain`.
+        output_dir: where to write (default `<run_dir>/export`).
+        widths: widths to export (default: every evaluated width).
+        precisions: see `keras_slim.export.PRECISIONS`.
+        head: train a linear probe per width on the run's labelled data and
+            export backbone + probe (files output `logits` too, and the
+            manifest gets each file's top-1 on the test images).
+        int8_io: int8 inputs/outputs for the "int8" files.
+        representative_count: training images that calibrate "int8".
+        image_count: test images each file is verified on.
+        saved_model, bundle, latency_runs, overwrite: see
+            `keras_slim.export.export_backbone`.
+
+    Returns:
+        the manifest dict.
+    """
+    from keras_slim.export import export_backbone
+    from keras_slim.runs.pretrain import _labelled_sets
+    from keras_slim.runs.pretrain import crop_size
+    from keras_slim.runs.pretrain import widths_to_evaluate
+    from keras_slim.runs.report import load_backbone
+    from keras_slim.runs.run_directory import RunDirectory
+
+    run = RunDirectory(run_dir)
+    config = run.read_config()
+    if not os.path.isfile(run.backbone_path):
+        raise FileNotFoundError(
+            f"{run.backbone_path} is missing: the run has not finished "
+            f"pretraining. Run `keras-slim pretrain` on it again to resume.")
+    backbone = load_backbone(run)
+    widths = list(widths or widths_to_evaluate(config))
+    train, test = _labelled_sets(config, crop_size(config))
+    rng = np.random.default_rng(config["seed"])
+    if backbone.widths.is_range:
+        _calibrate(backbone, widths, train[0], config, log)
+    classifiers, probe = None, {}
+    if head:
+        classifiers, probe = _train_heads(backbone, widths, train, test,
+                                          config, log)
+    chosen = rng.permutation(len(test[0]))[:image_count]
+    representative = None
+    if "int8" in precisions:
+        picks = rng.permutation(len(train[0]))[:representative_count]
+        representative = train[0][picks]
+    return export_backbone(
+        backbone, output_dir or run.file("export"), images=test[0][chosen],
+        labels=test[1][chosen] if head else None, widths=widths,
+        precisions=precisions, representative_images=representative,
+        classifiers=classifiers, int8_io=int8_io, saved_model=saved_model,
+        bundle=bundle, latency_runs=latency_runs,
+        accuracy=_accuracy(run, probe), overwrite=overwrite, log=log)
+
+
+def _calibrate(backbone, widths, images, config, log):
+    from keras_slim import evaluation
+
+    log(f"calibrating BatchNorm statistics of widths {widths}")
+    evaluation.calibrate_batch_norm(
+        backbone, images, widths=widths,
+        num_batches=config["evaluation"]["calibration_batches"],
+        batch_size=config["train"]["batch_size"], seed=config["seed"])
+
+
+def _train_heads(backbone, widths, train, test, config, log):
+    from keras_slim import evaluation
+
+    ev = config["evaluation"]
+    log(f"training a linear probe per width ({ev['linear_epochs']} epochs)")
+    result = evaluation.linear_probe(
+        backbone, *train, *test, widths=widths, epochs=ev["linear_epochs"],
+        learning_rate=ev["linear_learning_rate"], seed=config["seed"])
+    probe = {w: {"head_linear_top1": round(float(a), 4)}
+             for w, a in result.accuracies.items()}
+    return result.classifiers, probe
+
+
+def _accuracy(run, probe):
+    """Per width: the run's results.json accuracies and the head's."""
+    results = run.read_json("results.json", default={}) or {}
+    accuracy = {}
+    for row in results.get("widths", []):
+        accuracy[float(row["width"])] = {
+            k: v for k, v in row.items()
+            if k.endswith("_top1") and not k.startswith("random_")}
+    for width, values in probe.items():
+        accuracy.setdefault(float(width), {}).update(values)
+    return accuracy
+
+
+def describe(manifest):
+    """A short table of an export's files for the terminal."""
+    lines = [f"{'file':<28} {'bytes':>11} {'check':>22} {'ms (1 thr)':>10}"]
+    for model in manifest["models"]:
+        check = model.get("verification", {})
+        if "error" in model:
+            text = "conversion failed"
+        elif model["precision"] == "float32":
+            text = f"max diff {check['max_abs_diff']:.1e}"
+        else:
+            text = f"cosine {check['cosine']:.5f}"
+        latency = model.get("latency_ms", {}).get("1")
+        lines.append(f"{model['file']:<28} {model.get('bytes', 0):>11,} "
+                     f"{text:>22} "
+                     f"{'' if latency is None else f'{latency:.3f}':>10}")
+    for bundle in manifest["bundles"]:
+        lines.append(f"{bundle['file']:<28} {bundle.get('bytes', 0):>11,} "
+                     f"{len(bundle['signatures'])} signatures: "
+                     f"{', '.join(bundle['signatures'])}")
+    return "\n".join(lines)
