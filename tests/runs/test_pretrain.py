@@ -124,3 +124,35 @@ def test_baseline_check_names_every_losing_width_and_protocol():
     assert "width 0.5 knn: 0.700 <= random init 0.750" in message
     assert "width 0.5 linear" in message and "width 1 " not in message
     check_beats_baseline({"widths": rows[:1]})
+
+
+def test_export_cli_writes_verified_files_with_the_runs_accuracy(
+        finished_run, capsys):
+    from keras_slim import cli
+
+    _, results, run, _ = finished_run
+    code = cli.main(["export", run.path, "--precisions", "float32",
+                     "--head", "--images", "64", "--latency-runs", "2",
+                     "--no-saved-model", "--no-bundle"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "w0.5_float32.tflite" in out and "max diff" in out
+    with open(run.file("export", "manifest.json")) as f:
+        manifest = json.load(f)
+    assert manifest["verified"] and manifest["outputs"] == ["features",
+                                                            "logits"]
+    for row in results["widths"]:
+        name = f"w{row['width']:g}"
+        accuracy = manifest["widths"][name]["accuracy"]
+        assert accuracy["knn_top1"] == row["knn_top1"]
+        assert 0 <= accuracy["head_linear_top1"] <= 1
+        model = next(m for m in manifest["models"] if m["file"] ==
+                     f"{name}_float32.tflite")
+        check = model["verification"]
+        assert check["images"] == 64 and check["top1_agreement"] == 1.0
+    # Again: an export folder is only replaced when asked to.
+    assert cli.main(["export", run.path, "--precisions", "float32"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert cli.main(["export", run.path, "--widths", "0.3", "--overwrite"
+                     ]) == 2
+    assert "cannot export width 0.3" in capsys.readouterr().err
