@@ -8,6 +8,7 @@ first (`calibrate_batch_norm`); evaluating an uncalibrated width is an error.
 """
 
 from keras_slim.evaluation.calibration import calibrate_batch_norm
+from keras_slim.evaluation.calibration import with_stat_widths
 from keras_slim.evaluation.features import extract_features
 from keras_slim.evaluation.knn import evaluate_knn
 from keras_slim.evaluation.knn import knn_accuracy
@@ -35,4 +36,5 @@ __all__ = [
     "labeled_subset",
     "linear_probe",
     "uniformity",
+    "with_stat_widths",
 ]

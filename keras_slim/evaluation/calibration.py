@@ -134,3 +134,57 @@ def _calibration_batches(images, batch_size, num_batches, seed):
     for index in range(total):
         chosen = order[index * batch_size:(index + 1) * batch_size]
         yield images[np.sort(chosen)]
+
+
+def with_stat_widths(backbone, widths):
+    """The same range backbone with BatchNorm statistics slots for `widths`.
+
+    A width range stores running statistics only for its `stat_widths`, so
+    only those can run in inference mode. This returns a new backbone whose
+    `stat_widths` also hold `widths` (any widths inside the range), with
+    every weight and every existing statistic copied; the new widths start
+    uncalibrated: call `calibrate_batch_norm` on them next.
+
+    Args:
+        backbone: a `SlimBackbone` over a width range.
+        widths: widths inside the range.
+
+    Returns:
+        `backbone` itself when it already holds them all, else the copy.
+
+    Example:
+
+    >>> wider = with_stat_widths(backbone, [0.6])
+    >>> calibrate_batch_norm(wider, x_train, widths=[0.6])
+    >>> plain = wider.subnetwork(0.6)
+    """
+    _inputs.check_backbone(backbone)
+    if not backbone.widths.is_range:
+        raise ValueError(
+            "`with_stat_widths` is for a width range; a width list has "
+            f"statistics for each of its widths {list(backbone.widths)}.")
+    wanted = [backbone.widths.validate(float(w)) for w in widths]
+    known = list(backbone.widths.stat_widths)
+    missing = [w for w in wanted
+               if not any(abs(w - k) <= 1e-6 for k in known)]
+    if not missing:
+        return backbone
+    config = backbone.get_config()
+    config["widths"] = dict(config["widths"])
+    config["widths"]["stat_widths"] = sorted(set(known + missing),
+                                             reverse=True)
+    copy = type(backbone).from_config(config)
+    copy.build((None, *backbone.image_shape))
+    _copy_weights(backbone, copy)
+    return copy
+
+
+def _copy_weights(source, target):
+    """Copy weights layer by layer, by name (the architectures match)."""
+    pairs = zip(source._flatten_layers(include_self=False),
+                target._flatten_layers(include_self=False))
+    for old, new in pairs:
+        saved = {weight.name: weight for weight in old.weights}
+        for weight in new._trainable_variables + new._non_trainable_variables:
+            if weight.name in saved:
+                weight.assign(saved[weight.name])

@@ -192,9 +192,15 @@ def _check_widths(backbone, widths):
             width = backbone.widths.validate(float(width))
             backbone.widths.stat_index(width)
         except (TypeError, ValueError) as error:
+            hint = ""
+            if backbone.widths.is_range:
+                hint = (" Any width of the range can be given statistics: "
+                        "backbone = keras_slim.evaluation.with_stat_widths("
+                        "backbone, [w]), then calibrate_batch_norm(backbone, "
+                        "x_train, widths=[w]).")
             raise ValueError(
                 f"cannot export width {width!r}: {error} The widths this "
-                f"backbone can export are {available}.") from None
+                f"backbone can export are {available}.{hint}") from None
         if width not in checked:
             checked.append(width)
     if not checked:

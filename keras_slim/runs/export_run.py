@@ -21,7 +21,8 @@ def export_run(run_dir, output_dir=None, widths=None,
     Args:
         run_dir: a folder written by `keras-slim pretrain`.
         output_dir: where to write (default `<run_dir>/export`).
-        widths: widths to export (default: every evaluated width).
+        widths: widths to export (default: every evaluated width); for a
+            width range, any width inside it.
         precisions: see `keras_slim.export.PRECISIONS`.
         head: train a linear probe per width on the run's labelled data and
             export backbone + probe (files output `logits` too, and the
@@ -35,6 +36,7 @@ def export_run(run_dir, output_dir=None, widths=None,
     Returns:
         the manifest dict.
     """
+    from keras_slim import evaluation
     from keras_slim.export import export_backbone
     from keras_slim.runs.pretrain import _labelled_sets
     from keras_slim.runs.pretrain import crop_size
@@ -53,6 +55,8 @@ def export_run(run_dir, output_dir=None, widths=None,
     train, test = _labelled_sets(config, crop_size(config))
     rng = np.random.default_rng(config["seed"])
     if backbone.widths.is_range:
+        # Any width of the range: slots for its statistics, then calibrate.
+        backbone = evaluation.with_stat_widths(backbone, widths)
         _calibrate(backbone, widths, train[0], config, log)
     classifiers, probe = None, {}
     if head:

@@ -17,6 +17,7 @@ from keras_slim import data
 from keras_slim import export
 from keras_slim.backbones import SlimResNet
 from keras_slim.evaluation import calibrate_batch_norm
+from keras_slim.evaluation import with_stat_widths
 from keras_slim.export import _graphs
 from keras_slim.width import Widths
 
@@ -205,15 +206,27 @@ def test_a_range_width_needs_calibration_then_exports(tmp_path, digits):
         export.export_backbone(backbone, str(tmp_path / "a"),
                                images=digits[2][:8], widths=[0.75])
     with pytest.raises(ValueError, match=r"widths this backbone can export "
-                       r"are \[1.0, 0.75, 0.5\]"):
+                       r"are \[1.0, 0.75, 0.5\]\. Any width of the range "
+                       r"can be given statistics"):
         export.export_backbone(backbone, str(tmp_path / "a"),
                                images=digits[2][:8], widths=[0.6])
     calibrate_batch_norm(backbone, digits[0], widths=[0.75], num_batches=2)
+    # 0.6 is inside the range: it gets statistics slots, then calibration.
+    wider = with_stat_widths(backbone, [0.6])
+    assert wider.widths.stat_widths == (1.0, 0.75, 0.6, 0.5)
+    calibrate_batch_norm(wider, digits[0], widths=[0.6], num_batches=2)
+    images = digits[2][:32]
+    np.testing.assert_array_equal(  # every weight and statistic copied
+        np.asarray(wider(images, width=0.75, training=False)),
+        np.asarray(backbone(images, width=0.75, training=False)))
     manifest = export.export_backbone(
-        backbone, str(tmp_path / "b"), images=digits[2][:32], widths=[0.75],
+        wider, str(tmp_path / "b"), images=images, widths=[0.75, 0.6],
         latency_threads=(), bundle=False, saved_model=False, log=None)
     assert manifest["verified"]
-    assert [m["file"] for m in manifest["models"]] == ["w0.75_float32.tflite"]
+    assert [m["file"] for m in manifest["models"]] == [
+        "w0.75_float32.tflite", "w0.6_float32.tflite"]
+    assert manifest["widths"]["w0.6"]["params"] == wider.subnetwork(
+        0.6).count_params()
 
 
 @pytest.mark.parametrize("kwargs, message", [
