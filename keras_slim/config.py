@@ -191,7 +191,9 @@ SCHEMA = {
                           choices=["default", "mirrored", "multi_worker"]),
         "checkpoint_every_steps": Field(int, 0, check=_non_negative, doc=(
             "also back up mid-epoch every N steps (0: at epoch ends)")),
-        "verbose": Field(int, 1, choices=[0, 1, 2]),
+        "verbose": Field(int, 1, choices=[0, 1, 2], doc=(
+            "1: compact per-width progress; 2: Keras' line per epoch with "
+            "every metric; 0: silent")),
     },
     "evaluation": {
         "knn_every_epochs": Field(int, 0, check=_non_negative,

@@ -17,6 +17,7 @@ from keras_slim.runs.run_checkpoint import RunCheckpoint
 from keras_slim.runs.run_checkpoint import read_checkpoint_state
 from keras_slim.runs.run_checkpoint import restore_checkpoint
 from keras_slim.runs.run_directory import RunDirectory
+from keras_slim.runs.width_progress import WidthProgress
 
 __all__ = ["pretrain", "run_directory_of", "load_split", "eval_arrays",
            "crop_size"]
@@ -289,7 +290,12 @@ def _fit(model, train_data, augmentation, config, per_epoch, start_step,
     from keras_slim.data import view_pairs
 
     epochs = config["train"]["epochs"]
+    # 1: our compact per-width progress (Keras' bar would print every
+    # metric of every width); 2: Keras' one line per epoch; 0: nothing.
     verbose = config["train"]["verbose"]
+    if verbose == 1:
+        callbacks = list(callbacks) + [WidthProgress()]
+        verbose = 0
     batch = config["train"]["batch_size"]
     seed = config["seed"]
     epoch, done = divmod(start_step, per_epoch)
