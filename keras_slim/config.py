@@ -146,6 +146,10 @@ SCHEMA = {
             "use a seeded subset of this many test images")),
         "on_corrupt": Field(str, "fail", choices=["fail", "skip"]),
         "cache_dir": Field((str, type(None)), None),
+        "stream": Field(bool, False, doc=(
+            "leave the training images on disk and decode them batch by "
+            "batch (a folder source too large for memory, e.g. ImageNet); "
+            "needs data.image_size")),
     },
     "augmentation": {
         "preset": Field(str, "mocov2",
@@ -462,6 +466,9 @@ def _check_cross_fields(config, problems):
         problems.append(("method.slow_start", "us3l has its own dynamic "
                                               "sampling phases; set 0"))
     _check_eval_widths(config, problems)
+    if config["data"]["stream"] and config["data"]["image_size"] is None:
+        problems.append(("data.image_size", "data.stream needs the size "
+                         "the streamed images are decoded to, e.g. 256"))
     crop = config["augmentation"]["crop_size"]
     if crop is None and config["data"]["image_size"] is None:
         problems.append(("augmentation.crop_size",

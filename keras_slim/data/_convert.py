@@ -101,7 +101,8 @@ def check_memory(name, count, shape, max_bytes):
         f"{needed / 2**30:.1f} GiB in memory, above max_bytes="
         f"{max_bytes / 2**30:.1f} GiB. keras_slim.data holds a data set in "
         f"memory, which suits CPU-scale data (digits, Fashion-MNIST, "
-        f"CIFAR, STL-10); an ImageNet-size data set needs a streaming "
-        f"pipeline, out of scope here. Load a subset (max_examples={fits} "
-        f"fits), smaller images (image_size=...), or raise max_bytes."
+        f"CIFAR, STL-10). Stream an image folder instead "
+        f"(keras_slim.data.stream, or data.stream=true in a config), load a "
+        f"subset (max_examples={fits} fits), smaller images "
+        f"(image_size=...), or raise max_bytes."
     )

@@ -8,7 +8,8 @@ class ImageData:
     (`view_pairs`, `labeled_batches`) consume. Holding every image in memory
     is the design for the CPU-scale data sets this library pretrains on
     (digits, Fashion-MNIST, CIFAR-10/100, STL-10: at most a few GB); an
-    ImageNet-size data set needs a streaming pipeline, which is out of scope.
+    ImageNet-size image folder streams instead (`keras_slim.data.stream`,
+    an `ImageFiles`).
 
     Args:
         images: uint8 array `(N, H, W, C)`, C 1 (grey) or 3 (RGB).

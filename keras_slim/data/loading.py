@@ -62,9 +62,9 @@ def load(
 
     The data set lives in memory as uint8, which suits this library's
     CPU-scale data sets (digits, Fashion-MNIST, CIFAR-10/100, STL-10); an
-    ImageNet-size data set needs a streaming pipeline, which is out of scope:
-    a source that would need more than `max_bytes` raises `MemoryError`
-    suggesting `max_examples`.
+    ImageNet-size image folder streams instead (`stream`): a source that
+    would need more than `max_bytes` raises `MemoryError` suggesting
+    `max_examples` or streaming.
 
     Args:
         source: str or path-like, see above.

@@ -1,5 +1,5 @@
-"""tf.data pipelines over an in-memory `ImageData`: SSL view pairs and
-labeled evaluation batches."""
+"""tf.data pipelines over an `ImageData` (in memory) or `ImageFiles` (on
+disk, decoded per batch): SSL view pairs and labeled evaluation batches."""
 
 import numbers
 
@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from keras_slim.data import _convert
 from keras_slim.data.image_data import ImageData
+from keras_slim.data.image_files import ImageFiles
 
 # Fold-in salts keep the permutation and augmentation seed streams apart.
 _PERMUTATION_SALT = 1
@@ -40,7 +41,7 @@ def view_pairs(data, augmentation, batch_size, seed=0, start_step=0,
     `num_examples % batch_size` of its permutation are dropped).
 
     Args:
-        data: an `ImageData`.
+        data: an `ImageData` or `ImageFiles`.
         augmentation: a `TwoViewAugmentation` (or any callable
             `(uint8 batch, seed [2]) -> (view1, view2)`).
         batch_size: int, examples per batch (drop remainder).
@@ -73,11 +74,11 @@ def view_pairs(data, augmentation, batch_size, seed=0, start_step=0,
     seed = int(seed)
     indices = _index_batches(data.num_examples, batch_size, per_epoch, seed,
                              start_step, steps)
-    images = tf.constant(data.images)
+    gather = _gatherer(data)
     base = tf.constant([seed, _AUGMENTATION_SALT], tf.int64)
 
     def make_views(step, batch_indices):
-        batch = tf.gather(images, batch_indices)
+        batch = gather(batch_indices)
         batch_seed = tf.random.experimental.stateless_fold_in(base, step)
         return augmentation(batch, batch_seed)
 
@@ -137,7 +138,7 @@ def labeled_batches(data, batch_size, image_size=None):
     (`augmentation.image_size`).
 
     Args:
-        data: an `ImageData`.
+        data: an `ImageData` or `ImageFiles`.
         batch_size: int.
         image_size: `None`, an int or `(height, width)`.
 
@@ -147,13 +148,13 @@ def labeled_batches(data, batch_size, image_size=None):
     data = _check_data(data)
     batch_size = _check_batch_size(batch_size)
     size = _convert.image_size_pair(image_size)
-    images = tf.constant(data.images)
+    gather = _gatherer(data)
     labels = tf.constant(data.labels)
     count = data.num_examples
 
     def batch_at(start):
         stop = tf.minimum(start + batch_size, count)
-        batch = tf.cast(images[start:stop], tf.float32) / 255.0
+        batch = tf.cast(gather(tf.range(start, stop)), tf.float32) / 255.0
         if size is not None and tuple(data.image_shape[:2]) != size:
             batch = tf.clip_by_value(
                 tf.image.resize(batch, size, antialias=True), 0.0, 1.0)
@@ -164,10 +165,20 @@ def labeled_batches(data, batch_size, image_size=None):
                       deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
+def _gatherer(data):
+    """`indices -> uint8 images`: from memory, or decoded from the files."""
+    if isinstance(data, ImageFiles):
+        paths = tf.constant(data.paths)
+        return lambda indices: data.decode_batch(tf.gather(paths, indices))
+    images = tf.constant(data.images)
+    return lambda indices: tf.gather(images, indices)
+
+
 def _check_data(data):
-    if not isinstance(data, ImageData):
+    if not isinstance(data, (ImageData, ImageFiles)):
         raise TypeError(
-            f"Expected an ImageData (from keras_slim.data.load), got "
+            f"Expected an ImageData (from keras_slim.data.load) or an "
+            f"ImageFiles (from keras_slim.data.stream), got "
             f"{type(data).__name__}. Wrap arrays with ImageData(images, "
             f"labels, class_names)."
         )

@@ -50,6 +50,19 @@ def load_split(config, split_key, max_examples=None):
     )
 
 
+def training_split(config):
+    """The pretraining images: in memory, or streamed (`data.stream`)."""
+    from keras_slim import data
+
+    spec = config["data"]
+    if not spec["stream"]:
+        return load_split(config, "train_split")
+    return data.stream(
+        spec["source"], split=spec["train_split"],
+        image_size=spec["image_size"], channels=spec["channels"] or 3,
+        on_corrupt=spec["on_corrupt"], max_examples=spec["max_examples"])
+
+
 def eval_arrays(image_data, size):
     """(float32 images in [0, 1] at `size` x `size`, int32 labels)."""
     images = image_data.images
@@ -98,7 +111,7 @@ def pretrain(config, run_dir=None, callbacks=(), evaluate=True, log=print):
     _set_precision(config)
     keras.utils.set_random_seed(config["seed"])
 
-    train_data = load_split(config, "train_split")
+    train_data = training_split(config)
     size = crop_size(config)
     augmentation = slim_data.TwoViewAugmentation.from_preset(
         config["augmentation"]["preset"], image_size=size,

@@ -16,7 +16,7 @@ __all__ = ["RunDirectory"]
 _FIXED_ON_RESUME = (
     ("seed",),
     ("data", "source"), ("data", "train_split"), ("data", "image_size"),
-    ("data", "channels"), ("data", "max_examples"),
+    ("data", "channels"), ("data", "max_examples"), ("data", "stream"),
     ("augmentation",),
     ("backbone",),
     ("method",),
@@ -131,11 +131,24 @@ class RunDirectory:
 def config_differences(old, new):
     """Human-readable differences that forbid resuming `old` as `new`."""
     found = []
+    old = _with_defaults(old)
     for key_path in _FIXED_ON_RESUME:
         a, b = _get(old, key_path), _get(new, key_path)
         if a != b:
             found.append(f"{'.'.join(key_path)}: {a!r} -> {b!r}")
     return found
+
+
+def _with_defaults(config):
+    """A run's saved config with keys added since it was written filled in
+    with their defaults (so a newer keras_slim still resumes it)."""
+    from keras_slim.config import ConfigError
+    from keras_slim.config import validate_config
+
+    try:
+        return validate_config(config)
+    except ConfigError:
+        return config  # compared as written; differences are reported
 
 
 def _get(config, key_path):

@@ -313,7 +313,7 @@ def test_grey_and_rgb_mix(tmp_path):
 
 def test_memory_budget_suggests_max_examples(tmp_path):
     root = _trees.write_files(tmp_path / "tree", _trees.class_tree())
-    with pytest.raises(MemoryError, match=r"(?s)max_bytes.*streaming.*"
+    with pytest.raises(MemoryError, match=r"(?s)max_bytes.*keras_slim.data.stream.*"
                        r"max_examples=2"):
         load(root, max_bytes=200)
     assert load(root, max_bytes=200, max_examples=2).num_examples == 2

@@ -156,3 +156,23 @@ def test_export_cli_writes_verified_files_with_the_runs_accuracy(
     assert cli.main(["export", run.path, "--widths", "0.3", "--overwrite"
                      ]) == 2
     assert "cannot export width 0.3" in capsys.readouterr().err
+
+
+def test_data_stream_leaves_the_training_images_on_disk(tmp_path):
+    from keras_slim import data
+    from keras_slim.config import ConfigError
+    from keras_slim.runs.pretrain import training_split
+    from tests.data import _trees
+
+    root = _trees.write_files(tmp_path / "tree", _trees.class_tree(
+        "train/", per_class=16, size=(10, 10)))
+    config = tiny_config(tmp_path, f"data.source={root}", "data.stream=true")
+    files = training_split(config)
+    assert isinstance(files, data.ImageFiles)
+    assert (files.num_examples, files.image_shape) == (32, (8, 8, 3))
+    _trees.write_files(tmp_path / "tree", {"train/cat/x.jpg": b"oops"})
+    with pytest.raises(ValueError, match=r"1 corrupt .*train/cat/x\.jpg"):
+        training_split(config)
+    with pytest.raises(ConfigError, match="data.stream needs the size"):
+        load_config(None, [f"data.source={root}", "data.stream=true",
+                           "augmentation.crop_size=8"])
