@@ -197,6 +197,12 @@ def _run_worker(jobs):
             json.dump(jobs, f)
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        # The worker imports this package from wherever the caller did (a
+        # source checkout need not be installed, nor the current folder).
+        package_parent = os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__))))
+        env["PYTHONPATH"] = os.pathsep.join(
+            [package_parent] + [p for p in [env.get("PYTHONPATH")] if p])
         process = subprocess.run(
             [sys.executable, "-m", "keras_slim.export._worker", jobs_path,
              results_path],
