@@ -32,7 +32,9 @@ import time
 
 import numpy as np
 
-from benchmarks import _common
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the runs below
+
+from benchmarks import _common  # noqa: E402
 
 CHILD = textwrap.dedent(
     """
