@@ -71,8 +71,9 @@ def labelled_arrays(args, split):
 def pretrained_backbone(args, x_train):
     if args.backbone:
         if not os.path.isfile(args.backbone):
-            raise SystemExit(f"--backbone {args.backbone}: no such file. Run "
-                             f"`keras-slim pretrain` first, or omit it.")
+            raise SystemExit(f"error: --backbone {args.backbone}: no such "
+                             f"file. Run `keras-slim pretrain` first, or "
+                             f"omit it.")
         return keras.saving.load_model(args.backbone, compile=False)
     channels = x_train.shape[-1]
     backbone = keras_slim.backbones.SlimResNet(

@@ -25,10 +25,6 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.path.join(ROOT, "examples")
 TIMEOUT = 900
 
-# Not run here (yet): the export example came with keras_slim.export, and
-# its TFLite conversions would not fit in this file's time.
-NOT_RUN_HERE = {"export_tflite.py"}
-
 # (name, script, arguments); "{tmp}" is the test's temporary folder. The
 # "bad_" runs give wrong input and must stop with a clear message.
 RUNS = [
@@ -52,6 +48,9 @@ RUNS = [
      ["--tiny", "--dry-run", "train.epochz=1"]),
     ("multi_worker", "multi_worker_pretrain.py",
      ["--tiny", "--launch-local", "2"]),
+    ("export", "export_tflite.py", ["--tiny", "--output", "{tmp}/exported"]),
+    ("bad_export_backbone", "export_tflite.py",
+     ["--tiny", "--backbone", "{tmp}/no_such_backbone.keras"]),
     ("tpu_without_tpu", "tpu_pretrain.py", ["--tiny"]),
     ("tpu_dry_run", "tpu_pretrain.py", ["--tiny", "--dry-run"]),
 ]
@@ -213,6 +212,7 @@ def test_multi_worker_workers_end_identical(outputs):
     ("bad_multi_worker_no_tf_config", "TF_CONFIG is not set"),
     ("bad_tpu_config_key", "train.epochz: unknown key; did you mean "
      "'epochs'?"),
+    ("bad_export_backbone", "no_such_backbone.keras: no such file"),
 ])
 def test_bad_input_stops_with_a_clear_message(outputs, name, message):
     code, text = outputs[name]
@@ -248,9 +248,24 @@ def test_tpu_pretrain_on_a_tpu(tmp_path):
     assert "TPUStrategy" in done.stdout
 
 
+def test_export_writes_verified_files_and_switches_width(outputs):
+    text = _succeeded(outputs, "export")
+    with open(os.path.join(outputs["tmp"], "exported", "manifest.json")) as f:
+        manifest = json.load(f)
+    assert manifest["verified"] is True
+    assert [m["file"] for m in manifest["models"]] == [
+        f"w{w}_{p}.tflite" for w in ("1", "0.5", "0.25")
+        for p in ("float32", "float16")]
+    for model in manifest["models"]:
+        check = model["verification"]
+        assert check["top1"] == pytest.approx(check["keras_top1"], abs=0.01)
+    for key in ("w1", "w0.5", "w0.25"):
+        assert f"bundle_float32.tflite[{key}]: predicted classes [" in text
+
+
 def test_every_example_is_run_and_listed_in_the_readme():
     scripts = {n for n in os.listdir(EXAMPLES) if n.endswith(".py")}
-    assert scripts - NOT_RUN_HERE == {
+    assert scripts == {
         script for name, script, _ in RUNS if not name.startswith("bad_")}
     with open(os.path.join(EXAMPLES, "README.md")) as f:
         readme = f.read()
