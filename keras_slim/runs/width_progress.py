@@ -86,12 +86,20 @@ def _width_parts(logs):
         if "/" in key and prefix not in widths:
             widths.append(prefix)
     parts = []
-    for prefix in widths:
+    for prefix in sorted(widths, key=_largest_first):
         values = [f"{short} {_number(logs[f'{prefix}/{name}'])}"
                   for name, short in _SHOWN if f"{prefix}/{name}" in logs]
         if values:
             parts.append(f"{prefix} " + " ".join(values))
     return parts
+
+
+def _largest_first(prefix):
+    """`w1` before `w0.5` before `w0.25`; other slot names after them."""
+    try:
+        return (0, -float(prefix[1:]))
+    except ValueError:
+        return (1, prefix)
 
 
 def _number(value):

@@ -4,11 +4,12 @@ import io
 
 from keras_slim.runs.width_progress import WidthProgress
 
-LOGS = {
-    "loss": 14.6672, "w1/loss": 8.6841, "w1/accuracy": 0.0668,
-    "w1/embedding_std": 0.0882, "w1/grad_norm": 3.62, "w1/ssl_loss": 4.96,
-    "w0.5/loss": 2.9, "w0.5/accuracy": 0.0593, "w0.5/embedding_std": 0.0882,
-    "w0.5/distill_loss": 0.7155,
+LOGS = {  # as Keras hands them over: sorted by name
+    "loss": 14.6672,
+    "w0.5/accuracy": 0.0593, "w0.5/distill_loss": 0.7155,
+    "w0.5/embedding_std": 0.0882, "w0.5/loss": 2.9,
+    "w1/accuracy": 0.0668, "w1/embedding_std": 0.0882, "w1/grad_norm": 3.62,
+    "w1/loss": 8.6841, "w1/ssl_loss": 4.96,
 }
 
 
