@@ -1,7 +1,7 @@
 """Every example in examples/ runs end to end on tiny settings (`--tiny`).
 
 Starting TensorFlow and tracing a training step dominate a tiny run, so to
-keep this file under 90 s on 2 idle cores (85 s measured, 2026-11-27; about
+keep this file short (95 s on 2 idle cores with the export example, 2026-11-27; about
 110-130 s while other TensorFlow jobs share it) the examples run one
 after the other in ONE subprocess, each as `__main__` with its own
 arguments (`runpy`), exactly as `python examples/NAME.py ...` runs it; the
