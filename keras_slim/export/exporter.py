@@ -23,7 +23,7 @@ from keras_slim.io import atomic_path
 from keras_slim.io import write_json_atomic
 from keras_slim.width import width_name
 
-__all__ = ["export_backbone", "MANIFEST"]
+__all__ = ["export_backbone", "read_manifest", "MANIFEST"]
 
 MANIFEST = "manifest.json"
 BUNDLE = "bundle"
@@ -115,9 +115,13 @@ def export_backbone(backbone, output_dir, images, widths=None,
         log(f"converting {len(jobs)} files (builtin TFLite ops only)")
         results = run_conversions(jobs, isolate=isolate)
     manifest = _manifest(backbone, request, accuracy)
+    # Each width's Keras outputs, once: every precision and bundle
+    # signature of that width is compared with the same reference.
+    expected = {w: _keras_outputs(m, request.images)
+                for w, m in models.items()}
     failures = []
     for entry, result in zip(entries, results):
-        _finish(entry, result, models, request, latency_threads,
+        _finish(entry, result, expected, request, latency_threads,
                 latency_runs, output_dir, failures, log)
         (manifest["bundles"] if entry.get("signatures") else
          manifest["models"]).append(entry)
@@ -328,8 +332,8 @@ def _job(folder, precision, request, representative, output,
     return job
 
 
-def _finish(entry, result, models, request, latency_threads, latency_runs,
-            output_dir, failures, log):
+def _finish(entry, result, expected, request, latency_threads,
+            latency_runs, output_dir, failures, log):
     """Verify and time one written file; fill its manifest row."""
     if not result["ok"]:
         entry["error"] = result["error"]
@@ -341,7 +345,7 @@ def _finish(entry, result, models, request, latency_threads, latency_runs,
     signatures = entry.get("signatures") or {None: entry["width"]}
     checks = {}
     for key, width in signatures.items():
-        checks[key] = _verify(path, key, width, models[width], request,
+        checks[key] = _verify(path, key, expected[width], request,
                               entry["precision"])
         failures += [f"{entry['file']}{'[' + key + ']' if key else ''}: "
                      f"{failure}" for failure in checks[key]["failures"]]
@@ -359,10 +363,12 @@ def _finish(entry, result, models, request, latency_threads, latency_runs,
         f"{_verdict([checks[None]])}, latency {entry['latency_ms']} ms")
 
 
-def _verify(path, signature, width, model, request, precision):
-    expected = {k: keras.ops.convert_to_numpy(v) for k, v in
-                model.predict(request.images, batch_size=64,
-                              verbose=0).items()}
+def _keras_outputs(model, images):
+    return {k: keras.ops.convert_to_numpy(v) for k, v in
+            model.predict(images, batch_size=64, verbose=0).items()}
+
+
+def _verify(path, signature, expected, request, precision):
     actual = run_litert(path, request.images, signature=signature)
     report = compare_outputs(expected, actual, precision)
     report["images"] = len(request.images)
