@@ -83,12 +83,24 @@ class _ProfileRunner:
             raise ValueError(f"Residual add of mismatched shapes {a} and {b}.")
         return a
 
-    def max_pool(self, shape, pool_size, strides):
+    def max_pool(self, shape, pool_size, strides, padding="same"):
+        if padding == "valid":
+            return (
+                (shape[0] - pool_size) // strides + 1,
+                (shape[1] - pool_size) // strides + 1,
+                shape[2],
+            )
         return (
             math.ceil(shape[0] / strides),
             math.ceil(shape[1] / strides),
             shape[2],
         )
+
+    def pad(self, shape, amount):
+        return (shape[0] + 2 * amount, shape[1] + 2 * amount, shape[2])
+
+    def normalize(self, shape, mean, std):
+        return shape
 
     def global_pool(self, shape):
         return (shape[-1],)

@@ -11,6 +11,8 @@ class ResidualBlock(keras.layers.Layer):
 
     The stride sits on the 3x3 convolution (ResNet v1.5). Zero-init sets the
     gamma of the block's last BN to zero so the block starts as the identity.
+    With `padding="symmetric"` the strided 3x3 convolution pads one pixel on
+    every side (PyTorch) instead of Keras' `"same"` (0 before, 1 after).
     """
 
     def __init__(
@@ -22,6 +24,7 @@ class ResidualBlock(keras.layers.Layer):
         widths,
         norm_kwargs,
         zero_init_residual,
+        padding="same",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -30,8 +33,10 @@ class ResidualBlock(keras.layers.Layer):
         prefix = self.name
 
         def conv(channels, size, stride, tag):
+            pads = padding == "symmetric" and stride != 1 and size > 1
             return SlimConv2D(
                 channels, size, widths, strides=stride,
+                padding="valid" if pads else "same",
                 input_channels=None, name=f"{prefix}_{tag}",
             )
 
@@ -73,6 +78,8 @@ class ResidualBlock(keras.layers.Layer):
         y = x
         last = len(self.convs) - 1
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            if conv.padding == "valid":
+                y = run.pad(y, conv.kernel_size[0] // 2)
             y = run.norm(norm, run.conv(conv, y))
             if i < last:
                 y = run.relu(y)

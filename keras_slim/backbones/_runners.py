@@ -41,8 +41,17 @@ class SlimRunner:
     def add(self, a, b):
         return ops.add(a, b)
 
-    def max_pool(self, x, pool_size, strides):
-        return ops.max_pool(x, pool_size, strides, padding="same")
+    def max_pool(self, x, pool_size, strides, padding="same"):
+        return ops.max_pool(x, pool_size, strides, padding=padding)
+
+    def pad(self, x, amount):
+        """Zeros on every side of the image axes (PyTorch-style padding)."""
+        return ops.pad(x, [[0, 0], [amount, amount], [amount, amount], [0, 0]])
+
+    def normalize(self, x, mean, std):
+        mean = ops.convert_to_tensor(mean, dtype=x.dtype)
+        std = ops.convert_to_tensor(std, dtype=x.dtype)
+        return ops.divide(ops.subtract(x, mean), std)
 
     def global_pool(self, x):
         return ops.mean(x, axis=(1, 2))
@@ -69,8 +78,16 @@ class PlainBuilder:
     def add(self, a, b):
         return keras.layers.Add()([a, b])
 
-    def max_pool(self, x, pool_size, strides):
-        return keras.layers.MaxPooling2D(pool_size, strides, padding="same")(x)
+    def max_pool(self, x, pool_size, strides, padding="same"):
+        return keras.layers.MaxPooling2D(pool_size, strides, padding=padding)(x)
+
+    def pad(self, x, amount):
+        return keras.layers.ZeroPadding2D(amount)(x)
+
+    def normalize(self, x, mean, std):
+        return keras.layers.Normalization(
+            mean=list(mean), variance=[s * s for s in std], name="normalize"
+        )(x)
 
     def global_pool(self, x):
         return keras.layers.GlobalAveragePooling2D()(x)

@@ -9,12 +9,15 @@ _STAGES = {
     18: ([2, 2, 2, 2], False),
     34: ([3, 4, 6, 3], False),
     50: ([3, 4, 6, 3], True),
+    101: ([3, 4, 23, 3], True),
+    152: ([3, 8, 36, 3], True),
 }
+_PADDINGS = ("same", "symmetric")
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")
 class SlimResNet(SlimBackbone):
-    """Slimmable ResNet-18/34/50 returning globally pooled features.
+    """Slimmable ResNet-18/34/50/101/152 returning globally pooled features.
 
     Every convolution slices its channels by width; every BatchNorm is
     switchable (a width list) or a sliced shared BN (a width range). The image
@@ -24,7 +27,7 @@ class SlimResNet(SlimBackbone):
     Args:
         widths: a `keras_slim.Widths`, a width list (e.g.
             `[1.0, 0.75, 0.5, 0.25]`) or its config dict. Default: that list.
-        depth: 18, 34 (basic blocks) or 50 (bottleneck blocks).
+        depth: 18, 34 (basic blocks), 50, 101 or 152 (bottleneck blocks).
         stem: `"cifar"` (3x3 stride-1 convolution, no max-pool, for 32x32
             images) or `"imagenet"` (7x7 stride-2 convolution + 3x3 max-pool).
         base_width: channels of the first stage at width 1.0 (64 in the
@@ -36,6 +39,15 @@ class SlimResNet(SlimBackbone):
         bn_momentum: float, moving-average momentum of the BN statistics
             (Keras convention; 0.9 equals PyTorch's 0.1).
         bn_epsilon: float.
+        padding: `"same"` (Keras: a stride-2 layer pads 0 pixels before and
+            1 after) or `"symmetric"` (PyTorch/torchvision: the stem, the
+            max-pool and every strided 3x3 convolution pad `k // 2` pixels on
+            every side). The two see different pixels, so weights trained in
+            PyTorch (`keras_slim.convert`) need `"symmetric"`.
+        input_normalization: `None`, or a dict `{"mean": [...], "std": [...]}`
+            (one value per image channel) applied to the images first, inside
+            the network and its sub-networks: e.g. ImageNet's statistics for
+            converted checkpoints, so that they take images in [0, 1].
         **kwargs: base `keras.Model` arguments (`name`, `dtype`).
 
     Example:
@@ -62,6 +74,8 @@ class SlimResNet(SlimBackbone):
         synchronized=False,
         bn_momentum=0.9,
         bn_epsilon=1e-5,
+        padding="same",
+        input_normalization=None,
         **kwargs,
     ):
         super().__init__(
@@ -85,6 +99,14 @@ class SlimResNet(SlimBackbone):
         self.zero_init_residual = bool(zero_init_residual)
         self.bn_momentum = float(bn_momentum)
         self.bn_epsilon = float(bn_epsilon)
+        if padding not in _PADDINGS:
+            raise ValueError(
+                f"`padding` must be one of {_PADDINGS}, got {padding!r}."
+            )
+        self.padding = padding
+        self.input_normalization = _check_normalization(
+            input_normalization, self.image_shape[-1]
+        )
         norm_kwargs = self._norm_kwargs()
 
         blocks_per_stage, bottleneck = _STAGES[depth]
@@ -96,6 +118,7 @@ class SlimResNet(SlimBackbone):
         else:
             self.stem_conv = SlimConv2D(
                 self.base_width, 7, self.widths, strides=2,
+                padding="valid" if padding == "symmetric" else "same",
                 slice_input=False, name="stem_conv",
             )
         self.stem_norm = slim_batch_norm(
@@ -114,6 +137,7 @@ class SlimResNet(SlimBackbone):
                     widths=self.widths,
                     norm_kwargs=norm_kwargs,
                     zero_init_residual=self.zero_init_residual,
+                    padding=padding,
                     name=f"stage{stage + 1}_block{index + 1}",
                 )
                 self.blocks.append(block)
@@ -128,9 +152,18 @@ class SlimResNet(SlimBackbone):
         return kwargs
 
     def forward(self, x, run):
+        if self.input_normalization is not None:
+            x = run.normalize(x, self.input_normalization["mean"],
+                              self.input_normalization["std"])
+        if self.stem_conv.padding == "valid":
+            x = run.pad(x, 3)
         x = run.relu(run.norm(self.stem_norm, run.conv(self.stem_conv, x)))
         if self.stem == "imagenet":
-            x = run.max_pool(x, 3, 2)
+            if self.padding == "symmetric":
+                # Zeros pad like PyTorch's -inf here: the input is post-ReLU.
+                x = run.max_pool(run.pad(x, 1), 3, 2, padding="valid")
+            else:
+                x = run.max_pool(x, 3, 2)
         for block in self.blocks:
             x = block.forward(x, run)
         return run.global_pool(x)
@@ -148,6 +181,40 @@ class SlimResNet(SlimBackbone):
                 "zero_init_residual": self.zero_init_residual,
                 "bn_momentum": self.bn_momentum,
                 "bn_epsilon": self.bn_epsilon,
+                "padding": self.padding,
+                "input_normalization": self.input_normalization,
             }
         )
         return config
+
+
+def _check_normalization(normalization, channels):
+    if normalization is None:
+        return None
+    if not isinstance(normalization, dict) or set(normalization) != {
+        "mean", "std"
+    }:
+        raise ValueError(
+            "`input_normalization` must be None or a dict with the keys "
+            f"'mean' and 'std', got {normalization!r}."
+        )
+    values = {}
+    for key in ("mean", "std"):
+        try:
+            values[key] = [float(v) for v in normalization[key]]
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"`input_normalization['{key}']` must be a list of numbers, "
+                f"got {normalization[key]!r}."
+            ) from None
+        if len(values[key]) != channels:
+            raise ValueError(
+                f"`input_normalization['{key}']` needs one value per image "
+                f"channel ({channels}), got {len(values[key])}."
+            )
+    if min(values["std"]) <= 0:
+        raise ValueError(
+            f"`input_normalization['std']` must be positive, got "
+            f"{values['std']}."
+        )
+    return values

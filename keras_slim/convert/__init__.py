@@ -1,0 +1,32 @@
+"""Pretrained weights from PyTorch checkpoints, read safely without torch.
+
+* `load_slimclr(path)` / `load_slimclr_lincls(path)`: the official SlimCLR
+  ResNet checkpoints (MoCo v2, MoCo v3, SimCLR; linear evaluation).
+* `load_us3l(path)`: US3L checkpoints (torchvision names, one shared BN).
+* `read_torch_checkpoint(path)`: any `torch.save` file, through an allow-list
+  unpickler that refuses code (`UnsafeCheckpointError`).
+* `PRESETS`, `load_preset(name)`: the released SlimCLR checkpoints, fetched
+  from their official URL, hash-checked, converted once and cached.
+"""
+
+from keras_slim.convert._state import ConversionError
+from keras_slim.convert.slimclr import IMAGENET_NORMALIZATION
+from keras_slim.convert.slimclr import inspect_slimclr
+from keras_slim.convert.slimclr import load_slimclr
+from keras_slim.convert.slimclr import load_slimclr_lincls
+from keras_slim.convert.torch_checkpoint import CheckpointFormatError
+from keras_slim.convert.torch_checkpoint import TorchTensor
+from keras_slim.convert.torch_checkpoint import UnsafeCheckpointError
+from keras_slim.convert.torch_checkpoint import read_torch_checkpoint
+
+__all__ = [
+    "CheckpointFormatError",
+    "ConversionError",
+    "IMAGENET_NORMALIZATION",
+    "TorchTensor",
+    "UnsafeCheckpointError",
+    "inspect_slimclr",
+    "load_slimclr",
+    "load_slimclr_lincls",
+    "read_torch_checkpoint",
+]
