@@ -251,6 +251,27 @@ def make_lincls(mods, out, rng, generator, classes=10):
                         **ref)
 
 
+def make_bad_files(mods, out, generator):
+    """Small files of the wrong kind, for the converters' error tests."""
+    other = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3),
+                                torch.nn.BatchNorm2d(8),
+                                torch.nn.Linear(8, 4))
+    save(os.path.join(out, "other_architecture.pth.tar"), other.state_dict(),
+         "custom", {}, module_prefix=True)
+    # The stem BatchNorms of a SlimCLR lincls file, second and third swapped:
+    # sizes [4, 2, 3, 1] form no width list.
+    model = mods["s_resnet"].Model(num_classes=10, input_size=224,
+                                   args=slimclr_args("supervised_switch"))
+    state = model.state_dict()
+    kept = {k: v for k, v in state.items()
+            if k.startswith(("conv1.", "bn1.", "features.0.conv1"))}
+    for field in ("weight", "bias", "running_mean", "running_var"):
+        kept[f"bn1.bn.1.{field}"], kept[f"bn1.bn.2.{field}"] = (
+            state[f"bn1.bn.2.{field}"], state[f"bn1.bn.1.{field}"])
+    save(os.path.join(out, "slimclr_unordered_widths.pth.tar"), kept,
+         "resnet50", {}, module_prefix=True)
+
+
 def make_slimclr(root, out, seed):
     mods = load_package(root, "models", ["utils", "moco"])
     mods.update(load_package(root, "models.backbones",
@@ -265,6 +286,7 @@ def make_slimclr(root, out, seed):
     make_mocov2(mods, out, rng, generator)
     make_mocov3(mods, out, rng, generator)
     make_lincls(mods, out, rng, generator)
+    make_bad_files(mods, out, generator)
 
 
 def main(argv=None):

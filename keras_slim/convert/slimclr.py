@@ -272,6 +272,12 @@ def _backbone(encoder, input_shape, name):
             f"{encoder.path}: its widths {widths} make no keras_slim width "
             f"list ({err})."
         ) from None
+    _assign_backbone(backbone, encoder)
+    return backbone
+
+
+def _assign_backbone(backbone, encoder):
+    """Copies an official encoder's tensors into a matching SlimResNet."""
     _check_channel_rounding(encoder, backbone)
     assign_conv(backbone.stem_conv, encoder, "conv1.weight")
     _assign_switchable(backbone.stem_norm, encoder, "bn1")
@@ -285,7 +291,6 @@ def _backbone(encoder, input_shape, name):
                         f"{prefix}shortcut.0.weight")
             _assign_switchable(block.shortcut_norm, encoder,
                                f"{prefix}shortcut.1")
-    return backbone
 
 
 def _check_channel_rounding(encoder, backbone):
@@ -359,11 +364,7 @@ def _method(state, layout, online, momentum, backbone):
     if momentum is not None:
         key_state = state.scope(momentum)
         _check_same_widths(encoder, key_state)
-        key_backbone = _backbone(key_state, backbone.image_shape,
-                                 "key_source")
-        for target, source in zip(model.key_backbone.weights,
-                                  key_backbone.weights):
-            target.assign(source)
+        _assign_backbone(model.key_backbone, key_state)
         _assign_head(model.key_projector, key_state, layout)
     if layout == "mocov2":
         model.queue.assign(state.array("queue").T)

@@ -92,7 +92,7 @@ class TorchTensor:
             strides=tuple(s * flat.itemsize for s in self.strides),
             writeable=False,
         )
-        return np.ascontiguousarray(view)
+        return np.array(view, order="C")  # a copy; keeps 0-d tensors 0-d
 
     def __array__(self, dtype=None, copy=None):
         values = self.numpy()
