@@ -26,6 +26,7 @@ except ImportError as error:  # pragma: no cover - depends on the install
     ) from error
 
 from keras_slim import backbones  # noqa: E402
+from keras_slim import convert
 from keras_slim import heads
 from keras_slim import layers
 from keras_slim import losses

@@ -64,6 +64,7 @@ def _build_parser():
     _add_pretrain(commands)
     _add_evaluate(commands)
     _add_export(commands)
+    _add_convert(commands)
     return parser
 
 
@@ -197,6 +198,43 @@ def _add_export(commands):
                     help="replace an earlier export in the output folder")
 
 
+def _add_convert(commands):
+    cv = commands.add_parser(
+        "convert",
+        help="Convert an official SlimCLR checkpoint into a run directory.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Reads an official SlimCLR checkpoint (PyTorch .pth.tar, read "
+            "safely: no torch needed,\nnothing in the file is run) and writes "
+            "a run directory: backbone.keras (every width),\nconfig.yaml, "
+            "results.json and, with a linear-evaluation checkpoint, "
+            "classifiers/ (one\nImageNet probe per width). `keras-slim "
+            "export OUT_DIR --head` then writes verified\nper-width TFLite "
+            "classifiers. CHECKPOINT may be a preset name, downloaded from "
+            "the\nofficial release and hash-checked.\n\n"
+            "Examples:\n"
+            "  keras-slim convert slimclr_mocov2_r50_ep800 runs/mocov2_ep800 "
+            "--lincls slimclr_mocov2_r50_ep800 data.source=/data/imagenet\n"
+            "  keras-slim convert slimclr-mocov3-ep300-57e298e9cd.pth.tar "
+            "runs/mocov3"
+        ),
+    )
+    cv.add_argument("checkpoint", help="a .pth.tar file or a preset name")
+    cv.add_argument("out_dir", help="the run directory to write")
+    cv.add_argument("--lincls", default=None,
+                    help="linear-evaluation checkpoint (file or preset name)")
+    cv.add_argument("--config", default=None,
+                    help="config for the run's data and evaluation settings "
+                    "(default: the paper's ImageNet config of the base)")
+    cv.add_argument("--image-size", type=int, default=224,
+                    help="image side for the printed FLOPs (default 224)")
+    cv.add_argument("--overwrite", action="store_true",
+                    help="replace a backbone already converted into OUT_DIR")
+    cv.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                    help="settings of the run's config, e.g. "
+                    "data.source=/data/imagenet")
+
+
 def _make_backbone(args):
     from keras_slim import backbones
 
@@ -297,14 +335,33 @@ def _export(args):
     return 0
 
 
+def _convert(args):
+    from keras_slim.runs.convert_run import convert_run
+
+    convert_run(args.checkpoint, args.out_dir, lincls=args.lincls,
+                config=args.config, overrides=args.overrides,
+                image_size=args.image_size, overwrite=args.overwrite)
+    return 0
+
+
 def main(argv=None):
     _enable_fast_cpu_kernels()
-    args = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    # KEY=VALUE overrides may also follow options (`convert A B --lincls C
+    # data.source=D`), which argparse alone leaves unrecognized.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "overrides") or any(
+                "=" not in e or e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = list(args.overrides) + extra
     commands = {"profile": _profile, "pretrain": _pretrain,
-                "evaluate": _evaluate, "export": _export}
+                "evaluate": _evaluate, "export": _export,
+                "convert": _convert}
     try:
         return commands[args.command](args)
-    except (ValueError, FileNotFoundError, FloatingPointError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError,
+            FloatingPointError) as error:
         print(f"keras-slim {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -160,12 +160,16 @@ SCHEMA = {
     },
     "backbone": {
         "name": Field(str, "resnet", choices=["resnet", "mobilenet_v2"]),
-        "depth": Field(int, 18, choices=[18, 34, 50]),
+        "depth": Field(int, 18, choices=[18, 34, 50, 101, 152]),
         "stem": Field(str, "cifar", choices=["cifar", "imagenet"]),
         "base_width": Field(int, 64, check=_positive),
         "widths": Field((list, dict), [1.0, 0.75, 0.5, 0.25],
                         check=_check_widths),
         "synchronized": Field(bool, False),
+        "padding": Field(str, "same", choices=["same", "symmetric"], doc=(
+            "resnet: 'symmetric' pads like PyTorch (converted checkpoints)")),
+        "input_normalization": Field((dict, type(None)), None, doc=(
+            "resnet: {mean: [...], std: [...]} applied inside the network")),
     },
     "method": {
         "name": Field(str, "slimclr", choices=["slimclr", "us3l", "dspnet"]),

@@ -171,6 +171,19 @@ class SlimResNet(SlimBackbone):
     def feature_dim(self, width=None):
         return self.widths.channels(self.full_feature_dim, width)
 
+    @classmethod
+    def from_preset(cls, name, lincls=False, **kwargs):
+        """A released pretrained backbone (`keras_slim.convert.PRESETS`).
+
+        Downloads the official checkpoint once, checks its SHA-256, converts
+        it and caches the `.keras` file. With `lincls=True` returns
+        `(backbone, {width: Dense})`, the per-width ImageNet classifiers.
+        See `keras_slim.convert.load_preset` for the other arguments.
+        """
+        from keras_slim.convert.presets import load_preset
+
+        return load_preset(name, lincls=lincls, **kwargs)
+
     def get_config(self):
         config = super().get_config()
         config.update(

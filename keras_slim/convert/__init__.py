@@ -10,6 +10,12 @@
 """
 
 from keras_slim.convert._state import ConversionError
+from keras_slim.convert.presets import PRESETS
+from keras_slim.convert.presets import PresetError
+from keras_slim.convert.presets import load_classifiers
+from keras_slim.convert.presets import load_preset
+from keras_slim.convert.presets import preset_checkpoint
+from keras_slim.convert.presets import save_classifiers
 from keras_slim.convert.slimclr import IMAGENET_NORMALIZATION
 from keras_slim.convert.slimclr import inspect_slimclr
 from keras_slim.convert.slimclr import load_slimclr
@@ -23,10 +29,16 @@ __all__ = [
     "CheckpointFormatError",
     "ConversionError",
     "IMAGENET_NORMALIZATION",
+    "PRESETS",
+    "PresetError",
     "TorchTensor",
     "UnsafeCheckpointError",
     "inspect_slimclr",
+    "load_classifiers",
+    "load_preset",
     "load_slimclr",
     "load_slimclr_lincls",
+    "preset_checkpoint",
     "read_torch_checkpoint",
+    "save_classifiers",
 ]

@@ -32,6 +32,8 @@ def build_backbone(config, channels, seed=None):
     return backbones.SlimResNet(
         depth=spec["depth"], stem=spec["stem"], base_width=spec["base_width"],
         widths=widths, input_shape=shape, synchronized=spec["synchronized"],
+        padding=spec["padding"],
+        input_normalization=spec["input_normalization"],
     )
 
 

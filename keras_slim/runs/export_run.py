@@ -24,9 +24,11 @@ def export_run(run_dir, output_dir=None, widths=None,
         widths: widths to export (default: every evaluated width); for a
             width range, any width inside it.
         precisions: see `keras_slim.export.PRECISIONS`.
-        head: train a linear probe per width on the run's labelled data and
-            export backbone + probe (files output `logits` too, and the
-            manifest gets each file's top-1 on the test images).
+        head: export backbone + a linear classifier per width (files output
+            `logits` too, and the manifest gets each file's top-1 on the test
+            images): the run's own `classifiers/` (a converted
+            linear-evaluation checkpoint) when it has them, else a linear
+            probe trained per width on the run's labelled data.
         int8_io: int8 inputs/outputs for the "int8" files.
         representative_count: training images that calibrate "int8".
         image_count: test images each file is verified on.
@@ -59,7 +61,9 @@ def export_run(run_dir, output_dir=None, widths=None,
         backbone = evaluation.with_stat_widths(backbone, widths)
         _calibrate(backbone, widths, train[0], config, log)
     classifiers, probe = None, {}
-    if head:
+    if head and os.path.isdir(run.file("classifiers")):
+        classifiers = _run_classifiers(run, widths, log)
+    elif head:
         classifiers, probe = _train_heads(backbone, widths, train, test,
                                           config, log)
     chosen = rng.permutation(len(test[0]))[:image_count]
@@ -84,6 +88,19 @@ def _calibrate(backbone, widths, images, config, log):
         backbone, images, widths=widths,
         num_batches=config["evaluation"]["calibration_batches"],
         batch_size=config["train"]["batch_size"], seed=config["seed"])
+
+
+def _run_classifiers(run, widths, log):
+    from keras_slim.convert import load_classifiers
+
+    heads = load_classifiers(run.file("classifiers"))
+    missing = [w for w in widths if w not in heads]
+    if missing:
+        raise ValueError(
+            f"{run.file('classifiers')} has no classifier for widths "
+            f"{missing} (it has {sorted(heads)}).")
+    log(f"using the run's classifiers ({run.file('classifiers')})")
+    return {w: heads[w] for w in widths}
 
 
 def _train_heads(backbone, widths, train, test, config, log):

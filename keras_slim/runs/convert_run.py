@@ -1,0 +1,169 @@
+"""`keras-slim convert`: an official checkpoint into a run directory.
+
+The folder it writes has what `keras-slim pretrain` leaves (`config.yaml`,
+`backbone.keras`, `results.json`) plus `classifiers/w<width>.keras` when a
+linear-evaluation checkpoint is given, so `keras-slim export` and
+`keras-slim evaluate` work on it unchanged.
+"""
+
+import os
+
+from keras_slim.convert.presets import file_sha256 as _sha256
+
+__all__ = ["convert_run", "CONFIG_OF_LAYOUT"]
+
+# The bundled config whose data, augmentation and evaluation settings a
+# converted checkpoint of each layout gets (the paper's ImageNet settings).
+CONFIG_OF_LAYOUT = {
+    "mocov2": "slimclr_mocov2_imagenet_r50",
+    "mocov3": "slimclr_mocov3_imagenet_r50",
+    "simclr": "slimclr_simclr_imagenet_r50",
+    "backbone": "slimclr_mocov2_imagenet_r50",
+}
+
+
+def convert_run(checkpoint, out_dir, lincls=None, config=None, overrides=(),
+                image_size=224, overwrite=False, cache=None, log=print):
+    """Convert an official SlimCLR checkpoint into a run directory.
+
+    Args:
+        checkpoint: a checkpoint path, or a preset name
+            (`keras_slim.convert.PRESETS`, downloaded and hash-checked).
+        out_dir: the run directory to write.
+        lincls: optional linear-evaluation checkpoint (path or preset name):
+            its per-width classifiers are written to `classifiers/`, and its
+            backbone (the same weights) is used. A linear-evaluation file
+            given as `checkpoint` is used the same way.
+        config: a config path or bundled name whose data/evaluation settings
+            the run gets (default: the paper's ImageNet config of the base).
+        overrides: `key=value` strings (e.g. `data.source=/data/imagenet`);
+            `backbone.*` comes from the checkpoint and cannot be overridden.
+        image_size: image side for the printed FLOPs.
+        overwrite: replace a converted backbone already in `out_dir`.
+        cache: preset download cache (default `~/.keras/keras_slim`).
+
+    Returns:
+        the results dict written to `results.json`.
+    """
+    from keras_slim import convert
+    from keras_slim.runs.run_directory import RunDirectory
+
+    path = _resolve(checkpoint, cache)
+    lincls_path = _resolve(lincls, cache, lincls=True) if lincls else None
+    info = convert.inspect_slimclr(path)
+    if lincls_path is None and "classes" in info:
+        lincls_path = path
+    run = RunDirectory(out_dir)
+    if os.path.isfile(run.backbone_path) and not overwrite:
+        raise FileExistsError(
+            f"{run.backbone_path} exists. Pass --overwrite to replace it, or "
+            f"convert into another folder.")
+    run_config = _config(info, config, overrides, run.path)
+    heads = None
+    if lincls_path:
+        lincls_info = convert.inspect_slimclr(lincls_path)
+        _check_same_network(info, lincls_info, path, lincls_path)
+        backbone, heads = convert.load_slimclr_lincls(lincls_path)
+    else:
+        backbone = convert.load_slimclr(path)
+    log(f"{os.path.basename(path)}: SlimCLR-{info['layout']} ResNet-"
+        f"{info['depth']}, widths {info['widths']}")
+    results = _describe(backbone, info, path, lincls_path, run_config,
+                        image_size)
+    _write(run, run_config, backbone, heads, results)
+    log(format_cost_table(results))
+    log(f"run directory: {run.path}")
+    return results
+
+
+def _resolve(name_or_path, cache, lincls=False):
+    from keras_slim.convert import PRESETS
+    from keras_slim.convert import preset_checkpoint
+
+    if name_or_path in PRESETS:
+        return preset_checkpoint(name_or_path, lincls=lincls, cache=cache)
+    if not os.path.isfile(name_or_path):
+        raise FileNotFoundError(
+            f"{name_or_path} is neither a checkpoint file nor a preset "
+            f"({', '.join(PRESETS)}).")
+    return os.path.abspath(name_or_path)
+
+
+def _check_same_network(info, lincls_info, path, lincls_path):
+    for key in ("widths", "base_width", "depth"):
+        if info[key] != lincls_info[key]:
+            raise ValueError(
+                f"{lincls_path} ({key} {lincls_info[key]}) is not a linear "
+                f"evaluation of {path} ({key} {info[key]}).")
+
+
+def _config(info, config, overrides, out_dir):
+    from keras_slim.config import load_config
+    from keras_slim.configs import resolve_config_path
+    from keras_slim.convert import IMAGENET_NORMALIZATION
+
+    for text in overrides:
+        if text.split("=", 1)[0].strip().startswith("backbone."):
+            raise ValueError(
+                f"override {text!r}: the backbone comes from the checkpoint "
+                f"and cannot be changed.")
+    widths = ", ".join(f"{w:g}" for w in info["widths"])
+    norm = IMAGENET_NORMALIZATION
+    from_file = [
+        "backbone.name=resnet", f"backbone.depth={info['depth']}",
+        "backbone.stem=imagenet", f"backbone.base_width={info['base_width']}",
+        f"backbone.widths=[{widths}]", "backbone.synchronized=false",
+        "backbone.padding=symmetric",
+        f"backbone.input_normalization={{mean: {norm['mean']}, "
+        f"std: {norm['std']}}}",
+        "method.name=slimclr",
+    ]
+    if info["layout"] != "backbone":
+        from_file.append(f"method.base={info['layout']}")
+    name = os.path.basename(os.path.normpath(out_dir))
+    run = [f"name={name}", f"output_dir={out_dir}"]
+    path = resolve_config_path(config or CONFIG_OF_LAYOUT[info["layout"]])
+    return load_config(path, from_file + run + list(overrides))
+
+
+def _describe(backbone, info, path, lincls_path, config, image_size):
+    from keras_slim import profile
+
+    shape = (image_size, image_size, 3)
+    rows = []
+    for width in backbone.widths.values:
+        cost = profile(backbone, width, input_shape=shape)
+        rows.append({"width": width, "params": int(cost.params),
+                     "flops": int(cost.flops),
+                     "feature_dim": backbone.feature_dim(width)})
+    source = {"checkpoint": path, "sha256": _sha256(path),
+              "layout": info["layout"], "epoch": info.get("epoch")}
+    if lincls_path:
+        source["lincls"] = lincls_path
+        source["lincls_sha256"] = _sha256(lincls_path)
+    return {"run": config["name"], "method": "slimclr",
+            "dataset": config["data"]["source"], "image_shape": list(shape),
+            "converted_from": source, "widths": rows}
+
+
+def _write(run, config, backbone, heads, results):
+    from keras_slim.convert import save_classifiers
+    from keras_slim.io import atomic_path
+
+    run.start(config)
+    with atomic_path(run.backbone_path) as tmp:
+        backbone.save(tmp)
+    if heads is not None:
+        save_classifiers(heads, run.file("classifiers"))
+    run.write_json("results.json", results)
+
+
+def format_cost_table(results):
+    """Per width: params, MFLOPs and feature size."""
+    side = results["image_shape"][0]
+    lines = [f"{'width':>6} {'params':>12} {f'MFLOPs@{side}':>12} "
+             f"{'features':>9}"]
+    for row in results["widths"]:
+        lines.append(f"{row['width']:>6g} {row['params']:>12,} "
+                     f"{row['flops'] / 1e6:>12.1f} {row['feature_dim']:>9}")
+    return "\n".join(lines)
