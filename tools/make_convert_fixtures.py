@@ -25,9 +25,10 @@ Size: the official SlimCLR ResNet-50 sizes its weights from the largest
 width of its list, so the fixtures use the list [1/16, 3/64, 1/32, 1/64]
 (stem 4/3/2/1 channels): the ResNet-50 layout, 16 blocks, at 1/16 of the
 channels (the keras side sees base width 4 and widths [1, .75, .5, .25]).
-US3L's ResNet fixes 64 stem channels in its constructor; the fixture scales
-the channel counts the constructor passes to the official layer classes by
-1/4 and uses one block per stage (a full-size file would be 45 MB).
+US3L's ResNet fixes 64 stem channels in its constructor; the US3L fixtures
+(tools/make_us3l_fixture.py) scale the channel counts the constructor passes
+to the official layer classes by 1/8, in the real ResNet-18/50 layouts (a
+full-size file would be 45 MB).
 """
 
 import argparse

@@ -31,7 +31,7 @@ run it in the PyTorch environment described there. It writes, into `--out`:
   file without `layer4` (a partially written file), for the refusal.
 
 Size: the official constructors fix 64 stem channels (a full ResNet-18
-encoder is 45 MB). To keep the fixtures small (about 2.4 MB together), the
+encoder is 45 MB). To keep the fixtures small (2.9 MB together), the
 module-level names `USConv2d`, `USBatchNorm2d` and `USLinear` of the official
 model modules are replaced by subclasses of the official classes that divide
 the channel counts the constructors pass them by `CHANNEL_DIVISOR` (8): 8

@@ -24,8 +24,12 @@ from keras_slim.convert.torch_checkpoint import CheckpointFormatError
 from keras_slim.convert.torch_checkpoint import TorchTensor
 from keras_slim.convert.torch_checkpoint import UnsafeCheckpointError
 from keras_slim.convert.torch_checkpoint import read_torch_checkpoint
+from keras_slim.convert.us3l import CIFAR_NORMALIZATION
+from keras_slim.convert.us3l import inspect_us3l
+from keras_slim.convert.us3l import load_us3l
 
 __all__ = [
+    "CIFAR_NORMALIZATION",
     "CheckpointFormatError",
     "ConversionError",
     "IMAGENET_NORMALIZATION",
@@ -34,10 +38,12 @@ __all__ = [
     "TorchTensor",
     "UnsafeCheckpointError",
     "inspect_slimclr",
+    "inspect_us3l",
     "load_classifiers",
     "load_preset",
     "load_slimclr",
     "load_slimclr_lincls",
+    "load_us3l",
     "preset_checkpoint",
     "read_torch_checkpoint",
     "save_classifiers",

@@ -51,6 +51,10 @@ RUNS = [
     ("export", "export_tflite.py", ["--tiny", "--output", "{tmp}/exported"]),
     ("bad_export_backbone", "export_tflite.py",
      ["--tiny", "--backbone", "{tmp}/no_such_backbone.keras"]),
+    ("imagenet_pretrained", "imagenet_pretrained.py",
+     ["--tiny", "--output", "{tmp}/imagenet"]),
+    ("bad_imagenet_checkpoint", "imagenet_pretrained.py",
+     ["--tiny", "--checkpoint", "{tmp}/no_such_checkpoint.pth.tar"]),
     ("tpu_without_tpu", "tpu_pretrain.py", ["--tiny"]),
     ("tpu_dry_run", "tpu_pretrain.py", ["--tiny", "--dry-run"]),
 ]
@@ -270,3 +274,22 @@ def test_every_example_is_run_and_listed_in_the_readme():
     with open(os.path.join(EXAMPLES, "README.md")) as f:
         readme = f.read()
     assert [s for s in sorted(scripts) if s not in readme] == []
+
+
+def test_imagenet_pretrained_classifies_and_exports_every_width(outputs):
+    text = _succeeded(outputs, "imagenet_pretrained")
+    assert "converting " in text and "(read safely, no torch)" in text
+    assert "widths [1.0, 0.75, 0.5, 0.25], 4 ImageNet probes of 10" in text
+    for width, features in ((1, 128), (0.75, 96), (0.5, 64), (0.25, 32)):
+        assert re.search(rf"^\s+{width:g}\s+{features}\s+\[", text, re.M)
+    folder = os.path.join(outputs["tmp"], "imagenet")
+    with open(os.path.join(folder, "manifest.json")) as f:
+        manifest = json.load(f)
+    assert manifest["verified"] is True
+    assert sorted(m["width"] for m in manifest["models"]) == [
+        0.25, 0.5, 0.75, 1.0]
+
+
+def test_imagenet_pretrained_names_a_missing_checkpoint(outputs):
+    code, _ = outputs["bad_imagenet_checkpoint"]
+    assert "no file" in str(code) and "no_such_checkpoint" in str(code)
