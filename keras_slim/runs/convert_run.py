@@ -3,7 +3,9 @@
 The folder it writes has what `keras-slim pretrain` leaves (`config.yaml`,
 `backbone.keras`, `results.json`) plus `classifiers/w<width>.keras` when a
 linear-evaluation checkpoint is given, so `keras-slim export` and
-`keras-slim evaluate` work on it unchanged.
+`keras-slim evaluate` work on it unchanged. SlimCLR checkpoints (a width
+list) and US3L checkpoints (a width range, whose BatchNorm statistics
+`export` and `evaluate` calibrate on the run's training images) both work.
 """
 
 import os
@@ -19,6 +21,7 @@ CONFIG_OF_LAYOUT = {
     "mocov3": "slimclr_mocov3_imagenet_r50",
     "simclr": "slimclr_simclr_imagenet_r50",
     "backbone": "slimclr_mocov2_imagenet_r50",
+    "us3l": "us3l_cifar100_r18",
 }
 
 
@@ -50,24 +53,23 @@ def convert_run(checkpoint, out_dir, lincls=None, config=None, overrides=(),
 
     path = _resolve(checkpoint, cache)
     lincls_path = _resolve(lincls, cache, lincls=True) if lincls else None
-    info = convert.inspect_slimclr(path)
-    if lincls_path is None and "classes" in info:
-        lincls_path = path
     run = RunDirectory(out_dir)
     if os.path.isfile(run.backbone_path) and not overwrite:
         raise FileExistsError(
             f"{run.backbone_path} exists. Pass --overwrite to replace it, or "
             f"convert into another folder.")
-    run_config = _config(info, config, overrides, run.path)
-    heads = None
-    if lincls_path:
-        lincls_info = convert.inspect_slimclr(lincls_path)
-        _check_same_network(info, lincls_info, path, lincls_path)
-        backbone, heads = convert.load_slimclr_lincls(lincls_path)
+    info = _inspect(path)
+    if info["layout"] == "us3l":
+        if lincls_path:
+            raise ValueError(
+                "--lincls takes a SlimCLR linear-evaluation checkpoint; "
+                f"{path} is a US3L checkpoint (a width range).")
+        backbone, heads = convert.load_us3l(path), None
     else:
-        backbone = convert.load_slimclr(path)
-    log(f"{os.path.basename(path)}: SlimCLR-{info['layout']} ResNet-"
-        f"{info['depth']}, widths {info['widths']}")
+        backbone, heads, lincls_path = _load_slimclr(path, info, lincls_path)
+    run_config = _config(info, backbone, config, overrides, run.path)
+    log(f"{os.path.basename(path)}: {info['layout']} ResNet-"
+        f"{backbone.depth}, widths {backbone.widths}")
     results = _describe(backbone, info, path, lincls_path, run_config,
                         image_size)
     _write(run, run_config, backbone, heads, results)
@@ -89,6 +91,31 @@ def _resolve(name_or_path, cache, lincls=False):
     return os.path.abspath(name_or_path)
 
 
+def _inspect(path):
+    """SlimCLR's `inspect_slimclr` info, or `{"layout": "us3l", ...}`."""
+    from keras_slim import convert
+
+    try:
+        return convert.inspect_slimclr(path)
+    except convert.ConversionError as slimclr_error:
+        if "torchvision-style names" not in str(slimclr_error):
+            raise
+    return dict(convert.inspect_us3l(path), layout="us3l")
+
+
+def _load_slimclr(path, info, lincls_path):
+    from keras_slim import convert
+
+    if lincls_path is None and "classes" in info:
+        lincls_path = path
+    if lincls_path is None:
+        return convert.load_slimclr(path), None, None
+    _check_same_network(info, convert.inspect_slimclr(lincls_path), path,
+                        lincls_path)
+    backbone, heads = convert.load_slimclr_lincls(lincls_path)
+    return backbone, heads, lincls_path
+
+
 def _check_same_network(info, lincls_info, path, lincls_path):
     for key in ("widths", "base_width", "depth"):
         if info[key] != lincls_info[key]:
@@ -97,28 +124,38 @@ def _check_same_network(info, lincls_info, path, lincls_path):
                 f"evaluation of {path} ({key} {info[key]}).")
 
 
-def _config(info, config, overrides, out_dir):
+def _config(info, backbone, config, overrides, out_dir):
+    """The run's config: the layout's bundled config, the backbone's settings
+    (from the file, not overridable), then `overrides`."""
     from keras_slim.config import load_config
     from keras_slim.configs import resolve_config_path
-    from keras_slim.convert import IMAGENET_NORMALIZATION
 
     for text in overrides:
         if text.split("=", 1)[0].strip().startswith("backbone."):
             raise ValueError(
                 f"override {text!r}: the backbone comes from the checkpoint "
                 f"and cannot be changed.")
-    widths = ", ".join(f"{w:g}" for w in info["widths"])
-    norm = IMAGENET_NORMALIZATION
+    widths = backbone.widths
+    if widths.is_range:
+        widths_text = f"{{min: {widths.min_width:g}, max: {widths.max_width:g}}}"
+    else:
+        widths_text = "[" + ", ".join(f"{w:g}" for w in widths.values) + "]"
+    norm = backbone.input_normalization
+    norm_text = "null" if norm is None else (
+        f"{{mean: {norm['mean']}, std: {norm['std']}}}")
     from_file = [
-        "backbone.name=resnet", f"backbone.depth={info['depth']}",
-        "backbone.stem=imagenet", f"backbone.base_width={info['base_width']}",
-        f"backbone.widths=[{widths}]", "backbone.synchronized=false",
-        "backbone.padding=symmetric",
-        f"backbone.input_normalization={{mean: {norm['mean']}, "
-        f"std: {norm['std']}}}",
-        "method.name=slimclr",
+        "backbone.name=resnet", f"backbone.depth={backbone.depth}",
+        f"backbone.stem={backbone.stem}",
+        f"backbone.base_width={backbone.base_width}",
+        f"backbone.widths={widths_text}", "backbone.synchronized=false",
+        f"backbone.padding={backbone.padding}",
+        f"backbone.input_normalization={norm_text}",
     ]
-    if info["layout"] != "backbone":
+    if info["layout"] == "us3l":
+        from_file.append("method.name=us3l")
+    else:
+        from_file.append("method.name=slimclr")
+    if info["layout"] in ("mocov2", "mocov3", "simclr"):
         from_file.append(f"method.base={info['layout']}")
     name = os.path.basename(os.path.normpath(out_dir))
     run = [f"name={name}", f"output_dir={out_dir}"]
@@ -131,17 +168,18 @@ def _describe(backbone, info, path, lincls_path, config, image_size):
 
     shape = (image_size, image_size, 3)
     rows = []
-    for width in backbone.widths.values:
+    for width in backbone.widths.stat_widths:
         cost = profile(backbone, width, input_shape=shape)
         rows.append({"width": width, "params": int(cost.params),
                      "flops": int(cost.flops),
                      "feature_dim": backbone.feature_dim(width)})
     source = {"checkpoint": path, "sha256": _sha256(path),
               "layout": info["layout"], "epoch": info.get("epoch")}
+    method = "us3l" if info["layout"] == "us3l" else "slimclr"
     if lincls_path:
         source["lincls"] = lincls_path
         source["lincls_sha256"] = _sha256(lincls_path)
-    return {"run": config["name"], "method": "slimclr",
+    return {"run": config["name"], "method": method,
             "dataset": config["data"]["source"], "image_shape": list(shape),
             "converted_from": source, "widths": rows}
 

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -122,3 +121,27 @@ def test_convert_refuses_overwrite_a_backbone_override_and_a_bad_pair(
                      str(tmp_path / "d")]) == 2
     assert "neither a checkpoint file nor a preset" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "b" / "backbone.keras")
+
+
+def test_a_us3l_checkpoint_converts_and_exports_calibrated_widths(tmp_path):
+    data = _image_tree(tmp_path / "images", classes=3, per_class=4, size=32)
+    out = str(tmp_path / "us3l")
+    assert cli.main(["convert", fixture("us3l_simclr_cifar_resnet18_tiny.pth.tar"),
+                     out, f"data.source={data}", "data.test_split=test",
+                     "data.image_size=32", "augmentation.crop_size=32",
+                     "train.batch_size=8", "--image-size", "32"]) == 0
+    results = json.load(open(os.path.join(out, "results.json")))
+    assert results["method"] == "us3l"
+    assert results["converted_from"]["layout"] == "us3l"
+    assert len(results["widths"]) == 8  # the range's stored widths
+    assert cli.main(["export", out, "--widths", "1.0,0.5", "--precisions",
+                     "float32", "--no-saved-model", "--no-bundle",
+                     "--latency-runs", "1", "--images", "12",
+                     "--representative", "4"]) == 0
+    manifest = json.load(open(os.path.join(out, "export", "manifest.json")))
+    assert manifest["verified"] is True
+    assert sorted(m["width"] for m in manifest["models"]) == [0.5, 1.0]
+    # --lincls takes SlimCLR linear-evaluation files only.
+    assert cli.main(["convert", fixture("us3l_simclr_cifar_resnet18_tiny.pth.tar"),
+                     str(tmp_path / "again"), "--lincls",
+                     fixture(LINCLS)]) == 2
