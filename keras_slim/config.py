@@ -183,14 +183,24 @@ SCHEMA = {
     "train": {
         "epochs": Field(int, 100, check=_positive),
         "batch_size": Field(int, 256, check=_positive),
-        "optimizer": Field(str, "sgd", choices=["sgd", "lars", "adamw", "lamb"]),
+        "optimizer": Field(str, "sgd", choices=[
+            "sgd", "sgd_decoupled", "lars", "adamw", "lamb"], doc=(
+            "sgd: torch.optim.SGD's coupled L2 decay (the official code); "
+            "sgd_decoupled: Keras' SGD (decay outside the momentum)")),
         "learning_rate": Field(float, 0.06, check=_positive),
         "momentum": Field(float, 0.9, check=_fraction),
         "weight_decay": Field(float, 5e-4, check=_non_negative),
         "warmup_epochs": Field(float, 0.0, check=_non_negative),
         "final_learning_rate": Field(float, 0.0, check=_non_negative),
+        "slow_start_schedule": Field(str, "official", choices=[
+            "official", "restart"], doc=(
+            "official: one cosine over the run whose scale becomes "
+            "restart_learning_rate at slim start (SlimCLR's main_ssl.py); "
+            "restart: a second warm cosine from restart_learning_rate")),
         "restart_learning_rate": Field((float, type(None)), None, doc=(
-            "peak of the slow-start restart (default: learning_rate)")),
+            "official: the cosine's scale after slim start (default 1e-4, "
+            "the official --slim_start_lr default); restart: the restart's "
+            "peak (default learning_rate)")),
         "jit_compile": Field(bool, False),
         "mixed_precision": Field((str, type(None)), None,
                                  choices=[None, "mixed_float16",

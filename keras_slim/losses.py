@@ -258,7 +258,8 @@ def contrastive_accuracy(logits, labels=None):
     return ops.cast(ops.equal(predicted, labels), "float32")
 
 
-def distillation_loss(student_logits, teacher_logits, temperature):
+def distillation_loss(student_logits, teacher_logits, temperature,
+                      form="kl"):
     """SlimCLR's online distillation from the full width, per example.
 
     `KD_i = T^2 * KL(softmax(sg(t_i) / T) || softmax(s_i / T))`
@@ -276,20 +277,29 @@ def distillation_loss(student_logits, teacher_logits, temperature):
         teacher_logits: `(batch, classes)` logits of the teacher (full width).
         temperature: positive float or scalar tensor (SlimCLR: 5 for MoCo v2
             and SimCLR, 1 for MoCo v3).
+        form: `"kl"` (reads 0 when the student matches) or
+            `"cross_entropy"`, `-T^2 sum p_t log p_s` (SlimCLR's
+            `kd_distill_loss_v2`, whose value includes the teacher's entropy).
+            Same gradient.
 
     Returns:
         float32 vector of shape `(batch,)`.
     """
+    if form not in ("kl", "cross_entropy"):
+        raise ValueError(
+            f"`form` must be 'kl' or 'cross_entropy', got {form!r}.")
     temperature = _scalar_f32(temperature)
     teacher = ops.stop_gradient(_f32(teacher_logits))
     student = _f32(student_logits)
     teacher_log_probs = ops.log_softmax(teacher / temperature, axis=-1)
     student_log_probs = ops.log_softmax(student / temperature, axis=-1)
-    kl = ops.sum(
-        ops.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs),
-        axis=-1,
-    )
-    return kl * (temperature * temperature)
+    teacher_probs = ops.exp(teacher_log_probs)
+    if form == "cross_entropy":
+        value = -ops.sum(teacher_probs * student_log_probs, axis=-1)
+    else:
+        value = ops.sum(
+            teacher_probs * (teacher_log_probs - student_log_probs), axis=-1)
+    return value * (temperature * temperature)
 
 
 def _cosine_to_constant(p, z):

@@ -36,8 +36,25 @@ class SlimCLR(SlimSSL):
     largest width weighted more (`width_weights`, default
     `[1 + sum(other widths), 1, ..., 1]`, i.e. `[2.5, 1, 1, 1]` for
     `[1.0, 0.75, 0.5, 0.25]`), and a *slow start*: only the full width trains
-    for the first `slow_start_steps` steps (pair it with
-    `keras_slim.optimizers.SlowStartCosine` for the learning-rate restart).
+    for the first `slow_start_steps` steps, with weight 1 (pair it with
+    `keras_slim.optimizers.SlimStartCosine`, the official learning rate).
+
+    As the official code (`models/s_moco.py`, `s_mocov3.py`,
+    `models/distiller/KD.py`) computes it:
+
+    * MoCo v2 distills the *raw cosine* logits `l_w = [q_w . k, q_w . queue]`
+      (before the contrastive temperature) at temperature T=5; the
+      contrastive loss uses `l_w / tau`. `distill_on_cosines=False` distills
+      `l_w / tau` instead (keras_slim before 2026-12: an effective
+      temperature `tau * T`).
+    * MoCo v3 adds the two directions' losses (`loss1 + loss2`, each
+      `2 tau CE` plus its own `a KD`): a sum, not a mean.
+    * During slow start the full width's loss has weight 1;
+      `reweight_during_slow_start=True` applies `width_weights[0]` then too
+      (keras_slim before 2026-12).
+    * The momentum encoder is updated (EMA of the online weights, MoCo v3 at
+      the step's cosine momentum) *before* the step's keys are computed,
+      then the queue takes the step's keys after the update.
 
     Bases (`base`):
 
@@ -72,6 +89,11 @@ class SlimCLR(SlimSSL):
         momentum: EMA momentum of the key encoder (default: base's).
         momentum_total_steps: MoCo v3's cosine momentum schedule length
             (0 keeps the momentum constant).
+        distill_on_cosines: bool, distill the raw cosine logits (official
+            MoCo v2 and SimCLR); False distills the temperature-scaled ones.
+            MoCo v3's temperature is 1: both are the same there.
+        reweight_during_slow_start: bool, weight the full width by
+            `width_weights[0]` during slow start too (official: 1).
         seed: int, seed of any sampling.
         per_width_update: bool, one optimizer update per width.
         **kwargs: base `keras.Model` arguments.
@@ -112,6 +134,8 @@ class SlimCLR(SlimSSL):
         queue_size=65536,
         momentum=None,
         momentum_total_steps=0,
+        distill_on_cosines=True,
+        reweight_during_slow_start=False,
         seed=0,
         per_width_update=False,
         **kwargs,
@@ -162,7 +186,12 @@ class SlimCLR(SlimSSL):
             momentum if momentum is not None else (defaults["momentum"] or 0.0)
         )
         self.momentum_total_steps = int(momentum_total_steps)
+        self.distill_on_cosines = bool(distill_on_cosines)
+        self.reweight_during_slow_start = bool(reweight_during_slow_start)
         self._slots = static_slots(values, self.width_weights)
+        full_weight = (self.width_weights[0] if self.reweight_during_slow_start
+                       else 1.0)
+        self._slow_start_slots = static_slots(values[:1], [full_weight])
         self._build_heads(feature_dim)
         self._build_trackers()
 
@@ -210,7 +239,8 @@ class SlimCLR(SlimSSL):
 
     def phases(self):
         if self.slow_start_steps:
-            return [(0, self._slots[:1]), (self.slow_start_steps, self._slots)]
+            return [(0, self._slow_start_slots),
+                    (self.slow_start_steps, self._slots)]
         return [(0, self._slots)]
 
     def combine(self, slot, ssl, distill):
@@ -244,46 +274,77 @@ class SlimCLR(SlimSSL):
         return z
 
     def width_outputs(self, width, views, targets, teacher, training):
+        if self.base == "mocov2":
+            embeddings = (self._embed(views[0], width, training),)
+        else:
+            embeddings = (self._embed(views[0], width, training),
+                          self._embed(views[1], width, training))
+        return self.embedding_outputs(embeddings, targets, teacher)
+
+    def embedding_outputs(self, embeddings, targets, teacher):
+        """Per-example losses of one width from its projected embeddings.
+
+        Args:
+            embeddings: `(q,)` (MoCo v2: the first view's queries) or
+                `(z1, z2)` (both views), unnormalized.
+            targets: `step_targets()` (the momentum encoder's keys).
+            teacher: the full width's `"teacher"` output, or None at the
+                full width.
+
+        Returns:
+            the `width_outputs` dict.
+        """
         T = self.distill_temperature
         if self.base == "mocov2":
-            q = self._embed(views[0], width, training)
-            logits = losses.moco_logits(
-                q, targets["key"], self.queue, self.temperature
-            )
+            (q,) = embeddings
+            cosines = losses.moco_logits(q, targets["key"], self.queue, 1.0)
+            logits = cosines / self.temperature
+            distilled = cosines if self.distill_on_cosines else logits
             out = {
                 "ssl": losses.contrastive_loss(logits),
                 "accuracy": losses.contrastive_accuracy(logits),
                 "embedding": q,
-                "teacher": logits,
+                "teacher": distilled,
             }
             if teacher is not None:
-                out["distill"] = losses.distillation_loss(logits, teacher, T)
+                out["distill"] = self._distill(distilled, teacher)
             return out
-        z1 = self._embed(views[0], width, training)
-        z2 = self._embed(views[1], width, training)
+        z1, z2 = embeddings
         if self.base == "simclr":
-            la, lb, labels = losses.simclr_logits(z1, z2, self.temperature)
-            scale = 0.5
+            ra, rb, labels = losses.simclr_logits(z1, z2, 1.0)
+            la, lb = ra / self.temperature, rb / self.temperature
+            # The mean over the 2N augmented samples, as the official loss.
+            scale = scale_kd = 0.5
+            da, db = (ra, rb) if self.distill_on_cosines else (la, lb)
         else:
-            la, labels = losses.key_logits(z1, targets["key2"], self.temperature)
+            la, labels = losses.key_logits(z1, targets["key2"],
+                                           self.temperature)
             lb, _ = losses.key_logits(z2, targets["key1"], self.temperature)
-            scale = 2.0 * self.temperature
+            # Official MoCo v3: loss1 + loss2, each 2 tau CE + its own a KD.
+            scale, scale_kd = 2.0 * self.temperature, 1.0
+            da, db = la, lb
         out = {
             "ssl": scale * (losses.contrastive_loss(la, labels)
                             + losses.contrastive_loss(lb, labels)),
             "accuracy": 0.5 * (losses.contrastive_accuracy(la, labels)
                                + losses.contrastive_accuracy(lb, labels)),
             "embedding": z1,
-            "teacher": (la, lb),
+            "teacher": (da, db),
         }
         if teacher is not None:
-            out["distill"] = 0.5 * (
-                losses.distillation_loss(la, teacher[0], T)
-                + losses.distillation_loss(lb, teacher[1], T)
-            )
+            out["distill"] = scale_kd * (self._distill(da, teacher[0])
+                                         + self._distill(db, teacher[1]))
         return out
 
-    def after_update(self, views, targets):
+    def _distill(self, student, teacher):
+        # models/distiller/KD.py kd_distill_loss_v2: the cross-entropy
+        # -T^2 sum p_t log p_s (the KL plus the teacher's entropy).
+        return losses.distillation_loss(student, teacher,
+                                        self.distill_temperature,
+                                        form="cross_entropy")
+
+    def before_targets(self):
+        """The momentum update, before this step's keys (official MoCo)."""
         if self.base == "simclr":
             return
         momentum = self.momentum
@@ -298,6 +359,8 @@ class SlimCLR(SlimSSL):
                 self.projector.trainable_variables),
             momentum,
         )
+
+    def after_update(self, views, targets):
         if self.base == "mocov2":
             self._queue.enqueue(targets["key"])
 
@@ -316,6 +379,8 @@ class SlimCLR(SlimSSL):
                 "queue_size": self.queue_size,
                 "momentum": self.momentum,
                 "momentum_total_steps": self.momentum_total_steps,
+                "distill_on_cosines": self.distill_on_cosines,
+                "reweight_during_slow_start": self.reweight_during_slow_start,
             }
         )
         return config

@@ -85,6 +85,9 @@ class SlimSSL(keras.Model):
         """An extra scalar loss at `width` (US3L's group regularization)."""
         return 0.0
 
+    def before_targets(self):
+        """State updates before the step's targets (MoCo's EMA encoder)."""
+
     def after_update(self, views, targets):
         """State updates after the optimizer step (EMA encoders, queues)."""
 
@@ -172,6 +175,7 @@ class SlimSSL(keras.Model):
     # ------------------------------------------------------------ the step
     def train_step(self, data):
         views = self._unpack_views(data)
+        self.before_targets()
         targets = self.step_targets(views, training=True)
         grads, values = self._run_phases(views, targets, training=True)
         if not self.per_width_update:

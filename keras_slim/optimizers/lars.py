@@ -288,6 +288,12 @@ class LARS(keras.optimizers.Optimizer):
             of substrings / regexes; matching variables use trust ratio 1.
         exclude_from_weight_decay: `None` (the default patterns above) or a
             list of substrings / regexes; matching variables are not decayed.
+        learning_rate_in_velocity: Bool. False (the default, as the official
+            SlimCLR / MoCo v3 LARS): the velocity accumulates the
+            trust-scaled gradients and the learning rate multiplies it at each
+            step, `v = m v + trust g; w -= lr v`. True: the learning rate is
+            folded into the velocity, `v = m v + lr trust g; w -= v` (SimCLR's
+            TensorFlow LARS). The two differ only while the rate changes.
         **kwargs: The other keyword arguments of `keras.optimizers.Optimizer`
             (`clipnorm`, `global_clipnorm`, `use_ema`,
             `gradient_accumulation_steps`, `name`, ...).
@@ -319,6 +325,7 @@ class LARS(keras.optimizers.Optimizer):
         nesterov=False,
         exclude_from_adaptation=None,
         exclude_from_weight_decay=None,
+        learning_rate_in_velocity=False,
         name=None,
         **kwargs,
     ):
@@ -337,6 +344,7 @@ class LARS(keras.optimizers.Optimizer):
                 f"`nesterov` must be a bool. Received: nesterov={nesterov!r}"
             )
         self.nesterov = nesterov
+        self.learning_rate_in_velocity = bool(learning_rate_in_velocity)
         self._adaptation_patterns = _as_patterns(
             exclude_from_adaptation, "exclude_from_adaptation"
         )
@@ -521,27 +529,37 @@ class LARS(keras.optimizers.Optimizer):
             list(zip(grads, backend_variables))
         )
         coupled, step_sizes = self._coupled_gradients_and_step_sizes(
-            [g for g, _ in reduced], variables, learning_rate
+            [g for g, _ in reduced], variables,
+            self._rate_in_velocity(learning_rate),
         )
         tf.__internal__.distribute.interim.maybe_merge_call(
             self._distributed_momentum_update,
             self._distribution_strategy,
             list(zip(coupled, step_sizes, backend_variables)),
+            learning_rate,
         )
 
-    def _distributed_momentum_update(self, distribution, updates):
+    def _rate_in_velocity(self, learning_rate):
+        return learning_rate if self.learning_rate_in_velocity else 1.0
+
+    def _distributed_momentum_update(self, distribution, updates,
+                                     learning_rate):
         # `update` runs the function once per copy of the variable, with the
         # per-replica arguments of that copy's replica.
         for grad, step_size, variable in updates:
             distribution.extended.update(
                 variable,
                 self._momentum_update,
-                args=(grad, step_size),
+                args=(grad, step_size, learning_rate),
                 group=False,
             )
 
-    def _momentum_update(self, variable, grad, step_size):
-        """`v = momentum * v + step_size * grad`; `w -= v` (or Nesterov)."""
+    def _momentum_update(self, variable, grad, step_size, learning_rate):
+        """`v = momentum * v + step_size * grad`; `w -= lr * v` (or Nesterov).
+
+        `step_size` holds the learning rate already when
+        `learning_rate_in_velocity` (then `w -= v`).
+        """
         dtype = variable.dtype
         step = ops.multiply(ops.cast(step_size, dtype), grad)
         velocity = self.velocities[self._get_variable_index(variable)]
@@ -552,6 +570,8 @@ class LARS(keras.optimizers.Optimizer):
             update = ops.add(ops.multiply(momentum, new_velocity), step)
         else:
             update = new_velocity
+        if not self.learning_rate_in_velocity:
+            update = ops.multiply(ops.cast(learning_rate, dtype), update)
         self.assign_sub(variable, update)
 
     def update_step(self, gradient, variable, learning_rate):
@@ -570,9 +590,9 @@ class LARS(keras.optimizers.Optimizer):
                 "them instead of `update_step()`."
             )
         (coupled,), (step_size,) = self._coupled_gradients_and_step_sizes(
-            [gradient], [variable], learning_rate
+            [gradient], [variable], self._rate_in_velocity(learning_rate)
         )
-        self._momentum_update(variable, coupled, step_size)
+        self._momentum_update(variable, coupled, step_size, learning_rate)
 
     def get_config(self):
         config = super().get_config()
@@ -584,6 +604,7 @@ class LARS(keras.optimizers.Optimizer):
                 "nesterov": self.nesterov,
                 "exclude_from_adaptation": list(self._adaptation_patterns),
                 "exclude_from_weight_decay": list(self._decay_patterns),
+                "learning_rate_in_velocity": self.learning_rate_in_velocity,
             }
         )
         return config

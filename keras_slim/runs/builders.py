@@ -73,7 +73,18 @@ def build_optimizer(config, steps_per_epoch):
     train = config["train"]
     total, slow, warmup = training_steps(config, steps_per_epoch)
     rate = train["learning_rate"]
-    if slow:
+    if slow and train["slow_start_schedule"] == "official":
+        # SlimCLR's main_ssl.py: one cosine whose scale becomes
+        # --slim_start_lr when the sub-networks join (params.py's 1e-4 when
+        # a script passes none, as the MoCo v2 script does).
+        restart = train["restart_learning_rate"]
+        schedule = optimizers.SlimStartCosine(
+            peak=rate, total_steps=total, slim_start_step=slow,
+            slim_start_learning_rate=1e-4 if restart is None else restart,
+            warmup_steps=train["warmup_epochs"] * steps_per_epoch,
+            end=max(train["final_learning_rate"], 1e-8),
+        )
+    elif slow:
         schedule = optimizers.SlowStartCosine(
             peak=rate, total_steps=total, slow_start_steps=slow,
             warmup_steps=min(warmup, slow),
@@ -94,10 +105,14 @@ def build_optimizer(config, steps_per_epoch):
         return keras.optimizers.AdamW(schedule, weight_decay=decay)
     if name == "lamb":
         return keras.optimizers.Lamb(schedule, weight_decay=decay)
-    # Keras' SGD decays decoupled (w -= lr * decay * w each step): for SGD
-    # that is the papers' coupled L2 except for the momentum's smoothing.
-    return keras.optimizers.SGD(schedule, momentum=train["momentum"],
-                                weight_decay=decay or None)
+    if name == "sgd_decoupled":
+        # Keras' SGD: decoupled decay (w -= lr * decay * w), ~10x weaker
+        # than the same number coupled at momentum 0.9.
+        return keras.optimizers.SGD(schedule, momentum=train["momentum"],
+                                    weight_decay=decay or None)
+    # The official code's torch.optim.SGD: L2 coupled into the gradient.
+    return optimizers.CoupledSGD(schedule, momentum=train["momentum"],
+                                 weight_decay=decay)
 
 
 def build_strategy(config):

@@ -24,6 +24,7 @@ _FIXED_ON_RESUME = (
     ("train", "learning_rate"), ("train", "momentum"),
     ("train", "weight_decay"), ("train", "warmup_epochs"),
     ("train", "final_learning_rate"), ("train", "restart_learning_rate"),
+    ("train", "slow_start_schedule"),
     ("train", "mixed_precision"),
 )
 

@@ -56,13 +56,19 @@ def _apply(optimizer, grads, variables):
 
 
 # ------------------------------------------------------------- hand-computed
-def test_single_step_hand_computed():
-    # ||w|| = 5, ||g|| = 1: trust = 0.001 * 5 / 1 = 0.005, v = 0.1*0.005*g.
+@pytest.mark.parametrize("rate_in_velocity, velocity", [
+    (False, 0.005),   # official: v = trust * g, w -= lr * v
+    (True, 0.0005),   # v = lr * trust * g, w -= v
+])
+def test_single_step_hand_computed(rate_in_velocity, velocity):
+    # ||w|| = 5, ||g|| = 1: trust = 0.001 * 5 / 1 = 0.005, step 0.1*0.005*g.
     kernel = _variable([3.0, 4.0], "dense", name="kernel")
-    opt = LARS(learning_rate=0.1, momentum=0.9, eta=0.001)
+    opt = LARS(learning_rate=0.1, momentum=0.9, eta=0.001,
+               learning_rate_in_velocity=rate_in_velocity)
     _apply(opt, [[0.0, 1.0]], [kernel])
     np.testing.assert_allclose(kernel.numpy(), [3.0, 4.0 - 0.0005], rtol=1e-7)
-    np.testing.assert_allclose(opt.velocities[0].numpy(), [0.0, 0.0005])
+    np.testing.assert_allclose(opt.velocities[0].numpy(), [0.0, velocity],
+                               rtol=1e-6)
 
 
 def test_single_step_with_decay_hand_computed():
@@ -87,8 +93,9 @@ def test_three_steps_match_numpy(rng, nesterov):
         _apply(opt, [g], [kernel])
         w, v = _reference_step(w, g, v, 0.5, 0.8, 0.01, 0.02, nesterov)
         np.testing.assert_allclose(kernel.numpy(), w, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(opt.velocities[0].numpy(), v, rtol=1e-5,
-                               atol=1e-7)
+    # The reference folds the (constant) rate into its velocity.
+    np.testing.assert_allclose(0.5 * opt.velocities[0].numpy(), v,
+                               rtol=1e-5, atol=1e-7)
     # Nesterov takes a different (larger) step than heavy-ball momentum.
     w_other = w0
     v_other = np.zeros_like(w0)
@@ -604,7 +611,8 @@ def test_config_round_trip_keeps_band_grouping():
     config = opt.get_config()
     # No new constructor argument: the grouping is decided from the paths.
     assert set(config) == set(keras.optimizers.SGD().get_config()) | {
-        "eta", "exclude_from_adaptation", "exclude_from_weight_decay"}
+        "eta", "exclude_from_adaptation", "exclude_from_weight_decay",
+        "learning_rate_in_velocity"}
     restored = LARS.from_config(config)
     assert restored.get_config() == config
     restored.build(layer.trainable_variables)
