@@ -9,6 +9,7 @@
   from their official URL, hash-checked, converted once and cached.
 """
 
+from keras_slim.convert._slimclr_layout import slimclr_state_dict
 from keras_slim.convert._state import ConversionError
 from keras_slim.convert.presets import PRESETS
 from keras_slim.convert.presets import PresetError
@@ -47,4 +48,5 @@ __all__ = [
     "preset_checkpoint",
     "read_torch_checkpoint",
     "save_classifiers",
+    "slimclr_state_dict",
 ]

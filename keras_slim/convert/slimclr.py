@@ -22,6 +22,7 @@ from keras_slim.convert._state import assign_batch_norm
 from keras_slim.convert._state import assign_conv
 from keras_slim.convert._state import assign_dense
 from keras_slim.convert._state import read_state_dict
+from keras_slim.convert._slimclr_layout import backbone_entries
 
 __all__ = ["IMAGENET_NORMALIZATION", "load_slimclr", "load_slimclr_lincls",
            "inspect_slimclr"]
@@ -63,7 +64,7 @@ def inspect_slimclr(path):
 
 
 def load_slimclr(path, as_method=False, input_shape=(None, None, 3),
-                 name="slimclr_resnet"):
+                 name="slimclr_resnet", **method_options):
     """A keras_slim model computing what an official SlimCLR checkpoint does.
 
     Reads the file safely (no torch needed; nothing in it is run), infers
@@ -81,6 +82,9 @@ def load_slimclr(path, as_method=False, input_shape=(None, None, 3),
             ready to `compile` and `fit`.
         input_shape: image shape of the backbone.
         name: the backbone's name.
+        **method_options: with `as_method`, other `SlimCLR` arguments
+            (`slow_start_steps`, `temperature`, ...; the heads' sizes, the
+            queue size and the base come from the file).
 
     Returns:
         a `SlimResNet` (ImageNet stem, symmetric padding, ImageNet input
@@ -104,6 +108,9 @@ def load_slimclr(path, as_method=False, input_shape=(None, None, 3),
     """
     state, _ = read_state_dict(path)
     layout, online, momentum = _layout(state)
+    if method_options and not as_method:
+        raise TypeError(
+            f"SlimCLR options {sorted(method_options)} need as_method=True.")
     if as_method and layout == "backbone":
         raise ConversionError(
             f"{path} is a linear-evaluation (or supervised) checkpoint: it has "
@@ -113,7 +120,7 @@ def load_slimclr(path, as_method=False, input_shape=(None, None, 3),
     backbone = _backbone(state.scope(online), input_shape, name)
     if not as_method:
         return backbone
-    return _method(state, layout, online, momentum, backbone)
+    return _method(state, layout, online, momentum, backbone, method_options)
 
 
 def load_slimclr_lincls(path, input_shape=(None, None, 3),
@@ -279,18 +286,11 @@ def _backbone(encoder, input_shape, name):
 def _assign_backbone(backbone, encoder):
     """Copies an official encoder's tensors into a matching SlimResNet."""
     _check_channel_rounding(encoder, backbone)
-    assign_conv(backbone.stem_conv, encoder, "conv1.weight")
-    _assign_switchable(backbone.stem_norm, encoder, "bn1")
-    for k, block in enumerate(backbone.blocks):
-        prefix = f"features.{k}."
-        for j, (conv, norm) in enumerate(zip(block.convs, block.norms)):
-            assign_conv(conv, encoder, f"{prefix}conv{j + 1}.weight")
-            _assign_switchable(norm, encoder, f"{prefix}bn{j + 1}")
-        if block.shortcut_conv is not None:
-            assign_conv(block.shortcut_conv, encoder,
-                        f"{prefix}shortcut.0.weight")
-            _assign_switchable(block.shortcut_norm, encoder,
-                               f"{prefix}shortcut.1")
+    for key, layer, kind in backbone_entries(backbone):
+        if kind == "conv":
+            assign_conv(layer, encoder, f"{key}.weight")
+        else:
+            _assign_switchable(layer, encoder, key)
 
 
 def _check_channel_rounding(encoder, backbone):
@@ -314,12 +314,9 @@ def _check_channel_rounding(encoder, backbone):
 
 
 def _switchable_norms(backbone):
-    yield "bn1", backbone.stem_norm
-    for k, block in enumerate(backbone.blocks):
-        for j, norm in enumerate(block.norms):
-            yield f"features.{k}.bn{j + 1}", norm
-        if block.shortcut_norm is not None:
-            yield f"features.{k}.shortcut.1", block.shortcut_norm
+    for key, layer, kind in backbone_entries(backbone):
+        if kind == "switchable":
+            yield key, layer
 
 
 def _assign_switchable(switchable, state, key, bias_before=None):
@@ -331,7 +328,7 @@ def _assign_switchable(switchable, state, key, bias_before=None):
 
 
 # ------------------------------------------------------------------ heads
-def _method(state, layout, online, momentum, backbone):
+def _method(state, layout, online, momentum, backbone, method_options):
     from keras_slim.methods import SlimCLR
 
     encoder = state.scope(online)
@@ -357,7 +354,12 @@ def _method(state, layout, online, momentum, backbone):
                 f"from the projector's ({options['hidden_dim']}); keras_slim's "
                 f"SlimCLR uses one hidden size for both."
             )
-    model = SlimCLR(backbone, **options)
+    clash = sorted(set(options) & set(method_options))
+    if clash:
+        raise ConversionError(
+            f"{clash} come from the checkpoint {state.path}; do not pass "
+            f"them.")
+    model = SlimCLR(backbone, **options, **method_options)
     _assign_head(model.projector, encoder, layout)
     if layout == "mocov3":
         _assign_predictor(model.predictor, state)

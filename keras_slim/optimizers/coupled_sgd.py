@@ -23,11 +23,18 @@ class CoupledSGD(keras.optimizers.Optimizer):
     BatchNorm included), unless excluded with `exclude_from_weight_decay`
     (Keras' optimizer API, before the first step).
 
+    A variable whose gradient is zero in every entry is left as it is, decay
+    and momentum included (`skip_zero_gradients`): PyTorch skips a parameter
+    that got no gradient, and keras_slim's recipes hand zeros to the weights
+    of widths that did not run in a step (slow start, US3L's sampled widths).
+
     Args:
         learning_rate: float or a `keras.optimizers.schedules` schedule.
         momentum: float in [0, 1).
         weight_decay: float >= 0, the coupled L2 strength.
         nesterov: bool, Nesterov momentum (PyTorch's formulation).
+        skip_zero_gradients: bool, leave variables with an all-zero gradient
+            untouched (PyTorch's treatment of a parameter without gradient).
         name: optimizer name.
         **kwargs: base `keras.optimizers.Optimizer` arguments (`clipnorm`,
             `global_clipnorm`, `loss_scale_factor`, ...). Its decoupled
@@ -44,7 +51,8 @@ class CoupledSGD(keras.optimizers.Optimizer):
     """
 
     def __init__(self, learning_rate=0.01, momentum=0.9, weight_decay=0.0,
-                 nesterov=False, name="CoupledSGD", **kwargs):
+                 nesterov=False, skip_zero_gradients=True, name="CoupledSGD",
+                 **kwargs):
         if "use_ema" in kwargs and kwargs["use_ema"]:
             raise ValueError("CoupledSGD does not keep an EMA of the weights.")
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
@@ -56,6 +64,7 @@ class CoupledSGD(keras.optimizers.Optimizer):
         self.momentum = float(momentum)
         self.coupled_weight_decay = float(weight_decay)
         self.nesterov = bool(nesterov)
+        self.skip_zero_gradients = bool(skip_zero_gradients)
 
     def build(self, variables):
         if self.built:
@@ -67,16 +76,23 @@ class CoupledSGD(keras.optimizers.Optimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
-        g = ops.cast(gradient, variable.dtype)
+        grad = ops.cast(gradient, variable.dtype)
+        g = grad
         if self.coupled_weight_decay and self._use_weight_decay(variable):
             g = ops.add(g, ops.multiply(
                 ops.cast(self.coupled_weight_decay, variable.dtype), variable))
         buf = self.momentums[self._get_variable_index(variable)]
-        self.assign(buf, ops.add(ops.multiply(self.momentum, buf), g))
-        step = buf
+        new_buf = ops.add(ops.multiply(self.momentum, buf), g)
+        step = new_buf
         if self.nesterov:
-            step = ops.add(g, ops.multiply(self.momentum, buf))
-        self.assign_sub(variable, ops.multiply(lr, step))
+            step = ops.add(g, ops.multiply(self.momentum, new_buf))
+        new_value = ops.subtract(variable, ops.multiply(lr, step))
+        if self.skip_zero_gradients:
+            ran = ops.any(ops.not_equal(grad, 0))
+            new_buf = ops.where(ran, new_buf, buf)
+            new_value = ops.where(ran, new_value, variable)
+        self.assign(buf, new_buf)
+        self.assign(variable, new_value)
 
     def get_config(self):
         config = super().get_config()
@@ -85,5 +101,6 @@ class CoupledSGD(keras.optimizers.Optimizer):
             "momentum": self.momentum,
             "weight_decay": self.coupled_weight_decay,
             "nesterov": self.nesterov,
+            "skip_zero_gradients": self.skip_zero_gradients,
         })
         return config

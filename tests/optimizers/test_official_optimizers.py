@@ -137,3 +137,18 @@ def test_coupled_sgd_saves_and_restores():
         CoupledSGD(weight_decay=-1.0)
     assert keras.optimizers.deserialize(
         keras.optimizers.serialize(optimizer)).nesterov
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_a_weight_that_got_no_gradient_is_left_alone_as_in_pytorch(skip):
+    # keras_slim hands zeros to the weights of widths that did not run;
+    # PyTorch skips a parameter without gradient (no decay, no momentum).
+    used = _variable([1.0, 2.0], "a", name="kernel")
+    unused = _variable([3.0, 4.0], "b", name="kernel")
+    optimizer = CoupledSGD(0.1, momentum=0.9, weight_decay=0.5,
+                           skip_zero_gradients=skip)
+    _apply(optimizer, [[1.0, 1.0], [0.0, 0.0]], [used, unused])
+    np.testing.assert_allclose(used.numpy(), [1.0 - 0.1 * 1.5,
+                                              2.0 - 0.1 * 2.0], rtol=1e-6)
+    expected = [3.0, 4.0] if skip else [3.0 - 0.1 * 1.5, 4.0 - 0.1 * 2.0]
+    np.testing.assert_allclose(unused.numpy(), expected, rtol=1e-6)
