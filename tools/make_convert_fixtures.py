@@ -232,6 +232,26 @@ def make_mocov3(mods, out, rng, generator):
                         **ref)
 
 
+def make_simclr(mods, out, rng, generator):
+    args = slimclr_args("simclr_slim")
+    # The hidden size at width w is int(2048 w): 128 at the largest width.
+    model = mods["s_simclr"].s_SimCLR(mods["s_resnet"].Model, dim=128, T=0.1,
+                                      mlp=True, args=args)
+    randomize(model.encoder_q, generator)
+    model.eval()
+    x = images(rng)
+    ref = {"images": x, "widths": np.array(model.width_mult_list)}
+    with torch.no_grad():
+        for w in model.width_mult_list:
+            f, z = pooled_and_head(model.encoder_q, to_torch(x), w)
+            ref[f"features_{w:g}"] = f
+            ref[f"projection_{w:g}"] = z
+    save(os.path.join(out, "slimclr_simclr_tiny.pth.tar"), model.state_dict(),
+         "resnet50", one_sgd_step(model), module_prefix=True)
+    np.savez_compressed(os.path.join(out, "slimclr_simclr_tiny_reference.npz"),
+                        **ref)
+
+
 def make_lincls(mods, out, rng, generator, classes=10):
     args = slimclr_args("supervised_switch")
     model = mods["s_resnet"].Model(num_classes=classes, input_size=224,
@@ -281,13 +301,16 @@ def make_slimclr(root, out, seed):
                              ["KD", "DKD", "ATKD", "factory"]))
     sys.modules["models.distiller"].choose_kd_loss = (
         mods["factory"].choose_kd_loss)
-    mods.update(load_package(root, "models", ["s_moco", "s_mocov3"]))
+    mods.update(load_package(root, "models", ["s_moco", "s_mocov3",
+                                              "s_simclr"]))
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
     make_mocov2(mods, out, rng, generator)
     make_mocov3(mods, out, rng, generator)
     make_lincls(mods, out, rng, generator)
     make_bad_files(mods, out, generator)
+    # Last, so that the other fixtures' random draws stay as they were.
+    make_simclr(mods, out, rng, generator)
 
 
 def main(argv=None):

@@ -127,10 +127,10 @@ def test_plain_subnetworks_and_saved_file_keep_the_official_outputs(
             ref[f"features_{key}"]) < TOLERANCE
 
 
-def test_converted_method_trains_one_step(mocov2):
+def test_converted_method_trains_one_step():
     ref = reference(MOCOV2)
     views = (ref["images"], ref["images"][::-1].copy())
-    model = mocov2
+    model = load_slimclr(fixture(MOCOV2), as_method=True)  # not the shared one
     # Eager: tracing a ResNet-50 step at 4 widths takes minutes on 2 cores.
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                   run_eagerly=True)
@@ -162,3 +162,40 @@ def test_a_truncated_checkpoint_is_refused(tmp_path):
     path.write_bytes(data[: int(len(data) * 0.9)])
     with pytest.raises(ValueError, match="truncated|damaged"):
         load_slimclr(path)
+
+
+def test_simclr_head_with_its_biases_before_batch_norm():
+    # The official SimCLR head has biased linear layers before its BNs:
+    # keras_slim folds each bias into the BN's moving mean (inference) and
+    # training BN removes it anyway.
+    ref = reference("slimclr_simclr_tiny.pth.tar")
+    model = load_slimclr(fixture("slimclr_simclr_tiny.pth.tar"),
+                         as_method=True)
+    assert model.base == "simclr" and model.hidden_dim == 128
+    for width, key in _per_width(model, ref):
+        features = model.backbone(ref["images"], width=width, training=False)
+        assert relative_difference(features, ref[f"features_{key}"]) < TOLERANCE
+        projection = model.projector(features, width=width, training=False)
+        assert relative_difference(
+            projection, ref[f"projection_{key}"]) < TOLERANCE
+
+
+@pytest.mark.parametrize("name", [MOCOV2, LINCLS])
+def test_weights_written_back_in_the_official_layout_are_the_file(name,
+                                                                  mocov2):
+    from keras_slim.convert import read_torch_checkpoint
+    from keras_slim.convert import slimclr_state_dict
+
+    if name == MOCOV2:
+        state = slimclr_state_dict(mocov2)
+    else:
+        state = slimclr_state_dict(load_slimclr(fixture(name)))
+    source = read_torch_checkpoint(fixture(name))["state_dict"]
+    source = {k[len("module."):]: v for k, v in source.items()
+              if not k.endswith("num_batches_tracked")}
+    if name == LINCLS:  # the backbone only: no probe in a SlimResNet
+        source = {k: v for k, v in source.items() if not k.startswith("fc.")}
+    assert sorted(state) == sorted(source)
+    for key, value in state.items():
+        np.testing.assert_array_equal(value, np.asarray(source[key]),
+                                      err_msg=key)
