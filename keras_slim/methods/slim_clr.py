@@ -8,6 +8,7 @@ from keras_slim.methods._momentum import clone_layer
 from keras_slim.methods._momentum import cosine_momentum
 from keras_slim.methods._momentum import ema_update
 from keras_slim.methods._plan import static_slots
+from keras_slim.methods._shuffle_bn import shuffled_keys
 from keras_slim.methods.slim_ssl import SlimSSL
 
 # Paper defaults per base method (SlimCLR's released scripts, RESEARCH.md).
@@ -94,6 +95,14 @@ class SlimCLR(SlimSSL):
             MoCo v3's temperature is 1: both are the same there.
         reweight_during_slow_start: bool, weight the full width by
             `width_weights[0]` during slow start too (official: 1).
+        shuffle_bn: bool, MoCo v2's Shuffle-BN of the key encoder (official):
+            the key images are permuted across replicas before encoding and
+            the keys put back after, so no replica's BatchNorm statistics
+            tell which examples share it. A no-op on one device with
+            `key_bn_splits=1` and with synchronized BatchNorm.
+        key_bn_splits: int, encode each replica's keys in this many
+            separately normalized chunks: the official one-GPU emulation of
+            Shuffle-BN (`visualize/cifar_moco.py`'s SplitBatchNorm, 8).
         seed: int, seed of any sampling.
         per_width_update: bool, one optimizer update per width.
         **kwargs: base `keras.Model` arguments.
@@ -136,6 +145,8 @@ class SlimCLR(SlimSSL):
         momentum_total_steps=0,
         distill_on_cosines=True,
         reweight_during_slow_start=False,
+        shuffle_bn=True,
+        key_bn_splits=1,
         seed=0,
         per_width_update=False,
         **kwargs,
@@ -188,6 +199,11 @@ class SlimCLR(SlimSSL):
         self.momentum_total_steps = int(momentum_total_steps)
         self.distill_on_cosines = bool(distill_on_cosines)
         self.reweight_during_slow_start = bool(reweight_during_slow_start)
+        self.shuffle_bn = bool(shuffle_bn)
+        self.key_bn_splits = int(key_bn_splits)
+        if self.key_bn_splits < 1:
+            raise ValueError(
+                f"`key_bn_splits` must be >= 1, got {key_bn_splits}.")
         self._slots = static_slots(values, self.width_weights)
         full_weight = (self.width_weights[0] if self.reweight_during_slow_start
                        else 1.0)
@@ -250,15 +266,25 @@ class SlimCLR(SlimSSL):
         return slot.weight * ((1.0 - a) * ssl + a * distill)
 
     # ------------------------------------------------------------ the step
-    def _keys(self, images, training):
+    def _keys(self, images, training, shuffle=False):
         largest = self.backbone.widths.largest
-        features = self.key_backbone(images, width=largest, training=training)
-        keys = self.key_projector(features, width=largest, training=training)
+
+        def encode(batch):
+            features = self.key_backbone(batch, width=largest,
+                                         training=training)
+            return self.key_projector(features, width=largest,
+                                      training=training)
+
+        if shuffle and training:
+            keys = shuffled_keys(encode, images, self.seed, self.ssl_step,
+                                 self.key_bn_splits)
+        else:
+            keys = encode(images)
         return tf.stop_gradient(tf.cast(keys, tf.float32))
 
     def step_targets(self, views, training):
         if self.base == "mocov2":
-            return {"key": self._keys(views[1], training)}
+            return {"key": self._keys(views[1], training, self.shuffle_bn)}
         if self.base == "mocov3":
             return {
                 "key1": self._keys(views[0], training),
@@ -381,6 +407,8 @@ class SlimCLR(SlimSSL):
                 "momentum_total_steps": self.momentum_total_steps,
                 "distill_on_cosines": self.distill_on_cosines,
                 "reweight_during_slow_start": self.reweight_during_slow_start,
+                "shuffle_bn": self.shuffle_bn,
+                "key_bn_splits": self.key_bn_splits,
             }
         )
         return config
