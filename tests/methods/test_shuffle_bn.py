@@ -1,0 +1,88 @@
+"""Shuffle-BN: the key encoder's BatchNorm sees a random share of the batch."""
+
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_slim.methods._shuffle_bn import shuffled_keys
+
+
+def _encoder():
+    keras.utils.set_random_seed(3)
+    dense = keras.layers.Dense(6)
+    norm = keras.layers.BatchNormalization()
+
+    def encode(x):
+        return norm(dense(x), training=True)
+
+    encode(tf.zeros((2, 5)))
+    return encode
+
+
+def _permutation(seed, step, total):
+    noise = tf.random.stateless_uniform([total], seed=[seed, step])
+    return np.argsort(noise.numpy(), kind="stable")
+
+
+def test_on_one_device_unsplit_the_keys_are_the_plain_ones():
+    encode = _encoder()
+    x = np.random.default_rng(0).normal(size=(8, 5)).astype("float32")
+    np.testing.assert_allclose(shuffled_keys(encode, x, 7, 3), encode(x),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_splits_normalize_each_share_of_the_permuted_batch_apart():
+    encode = _encoder()
+    x = np.random.default_rng(1).normal(size=(8, 5)).astype("float32")
+    keys = shuffled_keys(encode, x, 7, 3, splits=2).numpy()
+    order = _permutation(7, 3, 8)
+    expected = np.zeros_like(keys)
+    for half in (order[:4], order[4:]):
+        expected[half] = encode(x[half]).numpy()
+    np.testing.assert_allclose(keys, expected, rtol=1e-5, atol=1e-6)
+    # And the statistics really are per share: not the plain keys.
+    assert np.abs(keys - encode(x).numpy()).max() > 1e-2
+
+
+TWO_REPLICAS = textwrap.dedent(
+    """
+    import os
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import numpy as np
+    from keras_slim.methods._shuffle_bn import shuffled_keys
+    from tests.methods.test_shuffle_bn import _encoder
+
+    x = np.random.default_rng(1).normal(size=(8, 5)).astype("float32")
+    strategy = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
+    with strategy.scope():
+        encode = _encoder()
+    one_device = shuffled_keys(encode, x, 7, 3, splits=2).numpy()
+
+    @tf.function
+    def run(batch):
+        return strategy.run(lambda b: shuffled_keys(encode, b, 7, 3),
+                            args=(batch,))
+
+    data = strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices(x).batch(8))
+    out = run(next(iter(data)))
+    two = np.concatenate([t.numpy() for t in out.values])
+    print(float(np.abs(two - one_device).max()))
+    """
+)
+
+
+def test_two_replicas_equal_one_device_with_two_splits():
+    done = subprocess.run([sys.executable, "-c", TWO_REPLICAS],
+                          capture_output=True, text=True, timeout=300,
+                          cwd=__file__.rsplit("/tests/", 1)[0])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert float(done.stdout.strip().splitlines()[-1]) < 1e-5
