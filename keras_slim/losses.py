@@ -345,14 +345,21 @@ def byol_loss(p, z):
 
 
 def _group_index(channels, groups):
-    """Static group index of each output channel (numpy int array)."""
-    groups = max(1, min(int(groups), int(channels)))
+    """Static group index of each output channel (numpy float array).
+
+    As the official GroupReg: groups of `channels // groups` channels, the
+    last one taking the remainder; with fewer channels than groups every
+    channel is in the last group.
+    """
+    groups = max(1, int(groups))
     size = channels // groups
+    if size == 0:
+        return np.full(channels, groups - 1, "float32")
     index = np.minimum(np.arange(channels) // size, groups - 1)
     return index.astype("float32")
 
 
-def group_regularization(kernel, strength, alpha, groups=8):
+def group_regularization(kernel, strength, alpha, groups=8, binned=True):
     """US3L group regularization of a kernel, a scalar penalty.
 
     Cao, Sun, Zhou, "Three Guidelines You Should Know for Universally
@@ -366,8 +373,10 @@ def group_regularization(kernel, strength, alpha, groups=8):
 
     so trailing channels (used only by wide networks) are decayed less. US3L:
     `groups = 8`, `strength = 5e-5` (ResNet-18), `alpha` ramping 0 -> 0.05
-    over the first half of training; it replaces weight decay. If the kernel
-    has fewer than `groups` output channels, each channel is its own group.
+    over the first half of training; it replaces weight decay. As the
+    official `losses/regularizers/GroupReg.py`: a tensor with fewer output
+    channels than groups gets the last group's coefficient throughout, and a
+    dense kernel (`binned=False`) gets `strength` throughout.
 
     Args:
         kernel: weight tensor or variable, output channels on the last axis
@@ -376,11 +385,15 @@ def group_regularization(kernel, strength, alpha, groups=8):
         strength: float or scalar tensor, `lambda`.
         alpha: float or scalar tensor (may change during training).
         groups: number of groups (a Python int).
+        binned: False: plain L2 `strength * sum(kernel ** 2)` (the official
+            treatment of 2-D linear weights).
 
     Returns:
         float32 scalar.
     """
     kernel = _f32(kernel)
+    if not binned:
+        return _scalar_f32(strength) * ops.sum(ops.square(kernel))
     channels = kernel.shape[-1]
     if channels is None:
         raise ValueError(
@@ -394,6 +407,37 @@ def group_regularization(kernel, strength, alpha, groups=8):
     index = ops.convert_to_tensor(_group_index(channels, groups))
     coefficients = _scalar_f32(strength) * (1.0 - _scalar_f32(alpha) * index)
     return ops.sum(coefficients * per_channel)
+
+
+def nt_xent_v2(q, k, temperature):
+    """US3L's NT-Xent of online rows against momentum-teacher rows, per example.
+
+    `InfoNCEv2_distill.py` `nt_xentv2` (Cao, Sun, Zhou, CVPR 2023): the 2N
+    normalized rows `x = [q; sg(k)]`, similarities `x x^T / T` without the
+    diagonal, row `i`'s positive its partner (`q_i <-> k_i`), cross-entropy
+    averaged over the 2N rows: the denominators hold online-online and
+    teacher-teacher pairs too, and the teacher rows' terms reach `q` through
+    their negatives. Local to each replica, as the official code (no gather).
+
+    Args:
+        q: `(batch, dim)` online embeddings.
+        k: `(batch, dim)` teacher embeddings (gradient stopped).
+        temperature: positive float.
+
+    Returns:
+        float32 vector `(batch,)`: the mean of row `q_i`'s and row `k_i`'s
+        terms, so its mean over the batch is the official loss.
+    """
+    q = l2_normalize(q)
+    k = ops.stop_gradient(l2_normalize(k))
+    x = ops.concatenate([q, k], axis=0)
+    n = ops.shape(q)[0]
+    logits = ops.matmul(x, ops.transpose(x)) / _scalar_f32(temperature)
+    eye = ops.eye(2 * n, dtype="bool")
+    logits = ops.where(eye, ops.cast(_MASK_VALUE, "float32"), logits)
+    partner = ops.concatenate([ops.arange(n) + n, ops.arange(n)], axis=0)
+    rows = contrastive_loss(logits, partner)
+    return 0.5 * (rows[:n] + rows[n:])
 
 
 def alignment(z1, z2, alpha=2):

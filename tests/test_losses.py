@@ -439,9 +439,11 @@ def test_group_regularization_with_remainder(rng):
 
 
 def test_group_regularization_fewer_channels_than_groups(rng):
+    # The official GroupReg: every channel gets the last group's coefficient.
     kernel = rng.standard_normal((5, 3)).astype("float32")
-    got = float(losses.group_regularization(kernel, 1.0, 0.2, groups=8))
-    expected = np_group_regularization(kernel, 1.0, 0.2, [[0], [1], [2]])
+    got = float(losses.group_regularization(kernel, 1.0, 0.1, groups=8))
+    expected = np_group_regularization(kernel, 1.0, 0.1,
+                                       [[]] * 7 + [[0, 1, 2]])
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 

@@ -5,6 +5,7 @@ from keras_slim import losses
 from keras_slim.heads import SlimMLPHead
 from keras_slim.layers import SlimConv2D
 from keras_slim.methods._momentum import clone_layer
+from keras_slim.methods._group_terms import group_terms
 from keras_slim.methods._momentum import ema_update
 from keras_slim.methods._plan import Slot
 from keras_slim.methods._plan import width_grid
@@ -31,17 +32,36 @@ class US3L(SlimSSL):
       `-cos(q(f_w(view_s)), sg(teacher(view_t)))` across views, through an
       extra predictor `q` used only by sub-widths;
     * widths follow the sandwich rule: the largest, the smallest, and
-      `num_widths - 2` distinct widths drawn from a grid between them (no
-      duplicates, unlike the reference code); with `total_steps` the range
+      `num_widths - 2` distinct widths drawn from a grid between them (the
+      official 3: one random width; the official code duplicates widths when
+      more are asked for, keras_slim does not); with `total_steps` the range
       widens in 4 equal phases (1.0 only, then down to 0.75, 0.5, 0.25 of
       the range);
     * group regularization replaces weight decay (compile with
-      `weight_decay=0`): output channels of each convolution split in 8
-      groups, group `i` penalized by `lambda (1 - alpha_t i)` with alpha
-      ramping 0 -> 0.05 over the first half of training, on every width pass;
-    * the heads do not slice their hidden layers; BatchNorm is the shared
-      sliced `SlimBatchNormalization` of the range backbone. Calibrate its
+      `weight_decay=0`): as `losses/regularizers/GroupReg.py`, every weight
+      of the online network and heads (not the teacher; the predictors not at
+      the full width) in 8 output-channel groups, group `i` penalized by
+      `lambda (1 - alpha_t i)` with alpha ramping 0 -> 0.05 over the first
+      half of training, dense kernels by plain `lambda`, on every width pass;
+    * the heads do not slice their hidden layers (projector fc-BN-ReLU-fc-BN-
+      ReLU-fc, 3 layers); BatchNorm is the shared sliced
+      `SlimBatchNormalization` of the range backbone. Calibrate its
       statistics (`keras_slim.evaluation`) before inference at a width.
+
+    The losses are the official ones (`InfoNCEv2_distill.py`,
+    `CosineSimilarity.py`): SimCLR-momentum is the mean of
+    `nt_xent_v2(q1, sg(t2))` and `nt_xent_v2(q2, sg(t1))` (2N rows of online
+    and teacher embeddings, per replica); BYOL and the sub-width distillation
+    the mean of the two cross-view `-cos` terms. `legacy_losses=True` gives
+    keras_slim's earlier forms (queries against teacher keys only, gathered
+    over replicas; sums of `2 - 2 cos` and of `-cos`). The teacher's EMA
+    update runs before the step's teacher views (official order).
+
+    Not yet as the official code: it takes one optimizer step per width
+    inside the width loop with the learning rate set per epoch
+    (`per_width_update=True` steps per width but advances a per-step
+    schedule with each), and draws the random width uniformly from the
+    range (keras_slim: from a grid of `grid_step`).
 
     Args:
         backbone: a `SlimBackbone` with a width range (or a list).
@@ -57,6 +77,11 @@ class US3L(SlimSSL):
         group_lambda: strength of the group regularization (5e-5 for
             ResNet-18); 0 disables it.
         group_alpha: final alpha of the group regularization.
+        projector_layers: dense layers of the projector (official 3).
+        legacy_losses: bool, keras_slim's losses before 2026-12 (see above).
+        group_regularize: `"all"` (official: every online weight) or
+            `"convolutions"` (backbone convolution kernels only, keras_slim
+            before 2026-12).
         seed, per_width_update, **kwargs: as in `SlimSSL`.
 
     Example:
@@ -79,7 +104,7 @@ class US3L(SlimSSL):
         self,
         backbone,
         base="simclr",
-        num_widths=4,
+        num_widths=3,
         grid_step=0.0625,
         total_steps=0,
         temperature=0.5,
@@ -88,6 +113,9 @@ class US3L(SlimSSL):
         hidden_dim=2048,
         group_lambda=5e-5,
         group_alpha=0.05,
+        projector_layers=3,
+        legacy_losses=False,
+        group_regularize="all",
         seed=0,
         per_width_update=False,
         **kwargs,
@@ -115,6 +143,13 @@ class US3L(SlimSSL):
         self.hidden_dim = int(hidden_dim)
         self.group_lambda = float(group_lambda)
         self.group_alpha = float(group_alpha)
+        self.projector_layers = int(projector_layers)
+        self.legacy_losses = bool(legacy_losses)
+        if group_regularize not in ("all", "convolutions"):
+            raise ValueError(
+                f"`group_regularize` must be 'all' or 'convolutions', got "
+                f"{group_regularize!r}.")
+        self.group_regularize = group_regularize
         widths = backbone.widths
         self.grid = (
             width_grid(widths.largest, widths.smallest, self.grid_step)
@@ -165,7 +200,7 @@ class US3L(SlimSSL):
                     synchronized=self.backbone.synchronized)
         self.projector = SlimMLPHead(
             self.hidden_dim, self.projection_dim, slice_input=slice_input,
-            name="projector", **head,
+            num_layers=self.projector_layers, name="projector", **head,
         )
         self.projector.build((None, feature_dim))
         self.distill_predictor = SlimMLPHead(
@@ -215,6 +250,8 @@ class US3L(SlimSSL):
         distill = losses.negative_cosine(p1, t2) + losses.negative_cosine(
             p2, t1
         )
+        if not self.legacy_losses:
+            distill = 0.5 * distill  # the official mean of the two views
         return {"ssl": tf.zeros_like(distill), "distill": distill,
                 "embedding": z1, "teacher": ()}
 
@@ -227,7 +264,15 @@ class US3L(SlimSSL):
             width = self.grid[0]
             p1 = self.predictor(z1, width=width, training=training)
             p2 = self.predictor(z2, width=width, training=training)
-            ssl = losses.byol_loss(p1, t2) + losses.byol_loss(p2, t1)
+            if self.legacy_losses:
+                ssl = losses.byol_loss(p1, t2) + losses.byol_loss(p2, t1)
+            else:
+                ssl = 0.5 * (losses.negative_cosine(p1, t2)
+                             + losses.negative_cosine(p2, t1))
+            return {"ssl": ssl, "embedding": z1, "teacher": ()}
+        if not self.legacy_losses:
+            ssl = 0.5 * (losses.nt_xent_v2(z1, t2, self.temperature)
+                         + losses.nt_xent_v2(z2, t1, self.temperature))
             return {"ssl": ssl, "embedding": z1, "teacher": ()}
         la, labels = losses.key_logits(z1, t2, self.temperature)
         lb, _ = losses.key_logits(z2, t1, self.temperature)
@@ -246,13 +291,22 @@ class US3L(SlimSSL):
             half = max(self.total_steps // 2, 1)
             ramp = tf.minimum(tf.cast(self.ssl_step, tf.float32) / half, 1.0)
             alpha = alpha * ramp
-        penalty = tf.add_n([
-            losses.group_regularization(conv.kernel, self.group_lambda, alpha)
-            for conv in self._convs
+        if self.group_regularize == "convolutions":
+            terms = [(conv.kernel, True) for conv in self._convs]
+        else:
+            modules = [self.backbone, self.projector]
+            if width != self.grid[0]:  # official: predictors skipped at 1.0
+                modules.append(self.distill_predictor)
+                if self.base == "byol":
+                    modules.append(self.predictor)
+            terms = group_terms(modules)
+        return tf.add_n([
+            losses.group_regularization(tensor, self.group_lambda, alpha,
+                                        binned=binned)
+            for tensor, binned in terms
         ])
-        return penalty
 
-    def after_update(self, views, targets):
+    def before_targets(self):
         ema_update(
             self.teacher_backbone.trainable_variables
             + self.teacher_projector.trainable_variables,
@@ -275,6 +329,9 @@ class US3L(SlimSSL):
                 "hidden_dim": self.hidden_dim,
                 "group_lambda": self.group_lambda,
                 "group_alpha": self.group_alpha,
+                "projector_layers": self.projector_layers,
+                "legacy_losses": self.legacy_losses,
+                "group_regularize": self.group_regularize,
             }
         )
         return config

@@ -70,7 +70,9 @@ def test_trains_sandwich_widths_in_one_trace(base, monkeypatch):
     count = len(traced)
     model.fit(random_pairs(steps=2, seed=1), epochs=2, verbose=0)
     assert len(traced) == count
-    # momentum 0: the EMA teacher is a copy of the online network.
+    # momentum 0: the EMA teacher becomes a copy of the online network at
+    # the start of the next step (the official order: EMA, then teacher).
+    model.before_targets()
     for teacher, online in zip(model.teacher_backbone.trainable_weights,
                                model.backbone.trainable_weights):
         np.testing.assert_allclose(np.array(teacher), np.array(online),
