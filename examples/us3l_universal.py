@@ -76,7 +76,7 @@ def parse_args(argv=None):
                         "statistics (default: the library's 8)")
     parser.add_argument("--base-width", type=int, default=16,
                         help="channels of the ResNet-18 stem at width 1.0")
-    parser.add_argument("--num-widths", type=int, default=4,
+    parser.add_argument("--num-widths", type=int, default=3,
                         help="widths trained per step (the sandwich)")
     parser.add_argument("--grid-step", type=float, default=0.0625,
                         help="spacing of the grid the random widths come "
