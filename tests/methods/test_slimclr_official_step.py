@@ -41,12 +41,18 @@ def _golden():
 
 def _step(slow_start, floatx="float64"):
     """(logs, official-layout state before, after) of one keras_slim step."""
-    previous = keras.config.floatx()
+    # Both: a dtype policy set by an earlier test (mixed precision) would
+    # override floatx.
+    previous, policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx(floatx)
+    keras.config.set_dtype_policy(floatx)
     try:
-        return _keras_step(slow_start)
+        model, logs, before, after = _keras_step(slow_start)
     finally:
         keras.config.set_floatx(previous)
+        keras.config.set_dtype_policy(policy)
+    assert model.backbone.stem_conv.kernel.dtype == floatx
+    return model, logs, before, after
 
 
 def _keras_step(slow_start):
