@@ -166,6 +166,9 @@ SCHEMA = {
         "widths": Field((list, dict), [1.0, 0.75, 0.5, 0.25],
                         check=_check_widths),
         "synchronized": Field(bool, False),
+        "zero_init_residual": Field(bool, False, doc=(
+            "resnet: start each block's last BN gamma at 0 (official "
+            "SlimCLR s_resnet.py does)")),
         "padding": Field(str, "same", choices=["same", "symmetric"], doc=(
             "resnet: 'symmetric' pads like PyTorch (converted checkpoints)")),
         "input_normalization": Field((dict, type(None)), None, doc=(

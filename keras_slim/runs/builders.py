@@ -34,6 +34,7 @@ def build_backbone(config, channels, seed=None):
         widths=widths, input_shape=shape, synchronized=spec["synchronized"],
         padding=spec["padding"],
         input_normalization=spec["input_normalization"],
+        zero_init_residual=spec["zero_init_residual"],
     )
 
 
