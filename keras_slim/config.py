@@ -177,7 +177,7 @@ SCHEMA = {
     "method": {
         "name": Field(str, "slimclr", choices=["slimclr", "us3l", "dspnet"]),
         "base": Field((str, type(None)), None, doc=(
-            "slimclr: mocov2 | mocov3 | simclr; us3l: simclr | byol")),
+            "slimclr: mocov2 | mocov3 | simclr; us3l: simclr | byol | simsiam")),
         "slow_start": Field(float, 0.0, check=_fraction, doc=(
             "SlimCLR: fraction of training on the full width only, then a "
             "learning-rate restart")),
@@ -458,7 +458,7 @@ def _kind_names(kinds):
 _METHOD_BASES = {
     # None: the recipe's default base (the first listed).
     "slimclr": (None, "mocov2", "mocov3", "simclr"),
-    "us3l": (None, "simclr", "byol"),
+    "us3l": (None, "simclr", "byol", "simsiam"),
     "dspnet": (None, "mocov2"),
 }
 

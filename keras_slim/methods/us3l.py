@@ -12,7 +12,7 @@ from keras_slim.methods._plan import width_grid
 from keras_slim.methods.slim_ssl import SlimSSL
 from keras_slim.width import width_name
 
-_BASES = ("simclr", "byol")
+_BASES = ("simclr", "byol", "simsiam")
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")
@@ -25,9 +25,12 @@ class US3L(SlimSSL):
     * an EMA teacher (backbone + projector, momentum 0.99) runs at the full
       width on both views;
     * the full width trains with the base loss against the teacher's views:
-      `"simclr"` (SimCLR-momentum: NT-Xent of online queries against the
-      teacher's keys of the other view, negatives from every replica,
-      tau 0.5) or `"byol"` (online predictor, `2 - 2 cos`);
+      `"simclr"` (SimCLR-momentum NT-Xent, tau 0.5) or `"byol"` (online
+      predictor, `-cos`); or, with no EMA teacher, `"simsiam"` (the official
+      `utils/ssl_algorithms/simsiam.py`: projector fc-BN-ReLU-fc-BN-ReLU-fc-
+      BN(no affine), predictor fc-BN-ReLU-fc, `-cos(p, sg(z))` across views;
+      each sub-width's predictions distill the full width's detached
+      projections, through the same predictor);
     * each sub-width trains **only** by distillation,
       `-cos(q(f_w(view_s)), sg(teacher(view_t)))` across views, through an
       extra predictor `q` used only by sub-widths;
@@ -65,7 +68,7 @@ class US3L(SlimSSL):
 
     Args:
         backbone: a `SlimBackbone` with a width range (or a list).
-        base: `"simclr"` or `"byol"`.
+        base: `"simclr"`, `"byol"` or `"simsiam"`.
         num_widths: widths trained per step (sandwich), >= 2.
         grid_step: spacing of the width grid random widths come from.
         total_steps: training length, for the 4-phase dynamic sampling and
@@ -198,11 +201,21 @@ class US3L(SlimSSL):
         slice_input = self.backbone.feature_dim(widths.smallest) != feature_dim
         head = dict(widths=widths, batch_norm=True, slice_hidden=False,
                     synchronized=self.backbone.synchronized)
+        simsiam = self.base == "simsiam"
         self.projector = SlimMLPHead(
             self.hidden_dim, self.projection_dim, slice_input=slice_input,
-            num_layers=self.projector_layers, name="projector", **head,
+            num_layers=self.projector_layers, output_batch_norm=simsiam,
+            output_bn_affine=not simsiam, name="projector", **head,
         )
         self.projector.build((None, feature_dim))
+        if simsiam:
+            self.predictor = SlimMLPHead(
+                self.hidden_dim, self.projection_dim, slice_input=False,
+                name="predictor", **head,
+            )
+            self.predictor.build((None, self.projection_dim))
+            self._convs = self._backbone_convs()
+            return
         self.distill_predictor = SlimMLPHead(
             self.hidden_dim, self.projection_dim, slice_input=False,
             name="distill_predictor", **head,
@@ -220,13 +233,16 @@ class US3L(SlimSSL):
         )
         self.freeze_from_gradients(self.teacher_backbone)
         self.freeze_from_gradients(self.teacher_projector)
-        self._convs = [
-            layer for layer in self.backbone._flatten_layers()
-            if isinstance(layer, SlimConv2D)
-        ]
+        self._convs = self._backbone_convs()
+
+    def _backbone_convs(self):
+        return [layer for layer in self.backbone._flatten_layers()
+                if isinstance(layer, SlimConv2D)]
 
     # ------------------------------------------------------------ the step
     def step_targets(self, views, training):
+        if self.base == "simsiam":
+            return {}
         largest = self.grid[0]
 
         def teach(images):
@@ -242,6 +258,8 @@ class US3L(SlimSSL):
     def width_outputs(self, width, views, targets, teacher, training):
         z1 = self._project(views[0], width, training)
         z2 = self._project(views[1], width, training)
+        if self.base == "simsiam":
+            return self._simsiam_outputs(width, z1, z2, teacher, training)
         t1, t2 = targets["t1"], targets["t2"]
         if width == self.grid[0]:
             return self._base_outputs(z1, z2, t1, t2, training)
@@ -252,6 +270,19 @@ class US3L(SlimSSL):
         )
         if not self.legacy_losses:
             distill = 0.5 * distill  # the official mean of the two views
+        return {"ssl": tf.zeros_like(distill), "distill": distill,
+                "embedding": z1, "teacher": ()}
+
+    def _simsiam_outputs(self, width, z1, z2, teacher, training):
+        p1 = self.predictor(z1, width=width, training=training)
+        p2 = self.predictor(z2, width=width, training=training)
+        if width == self.grid[0]:
+            ssl = 0.5 * (losses.negative_cosine(p2, z1)
+                         + losses.negative_cosine(p1, z2))
+            return {"ssl": ssl, "embedding": z1, "teacher": (z1, z2)}
+        # The full width's detached projections are the targets.
+        distill = 0.5 * (losses.negative_cosine(p2, teacher[0])
+                         + losses.negative_cosine(p1, teacher[1]))
         return {"ssl": tf.zeros_like(distill), "distill": distill,
                 "embedding": z1, "teacher": ()}
 
@@ -296,8 +327,9 @@ class US3L(SlimSSL):
         else:
             modules = [self.backbone, self.projector]
             if width != self.grid[0]:  # official: predictors skipped at 1.0
-                modules.append(self.distill_predictor)
-                if self.base == "byol":
+                if self.base != "simsiam":
+                    modules.append(self.distill_predictor)
+                if self.base in ("byol", "simsiam"):
                     modules.append(self.predictor)
             terms = group_terms(modules)
         return tf.add_n([
@@ -307,6 +339,8 @@ class US3L(SlimSSL):
         ])
 
     def before_targets(self):
+        if self.base == "simsiam":  # no momentum teacher
+            return
         ema_update(
             self.teacher_backbone.trainable_variables
             + self.teacher_projector.trainable_variables,

@@ -122,3 +122,24 @@ def test_save_and_load_round_trip(tmp_path):
             loaded.backbone(x, width=width, training=True),
             model.backbone(x, width=width, training=True),
         )
+
+
+def test_simsiam_base_has_no_teacher_and_distills_the_full_projections():
+    # The official utils/ssl_algorithms/simsiam.py: 3-layer projector ending
+    # in an affine-free BN, one predictor, -cos(p, sg(z)) across the views;
+    # sub-widths' predictions against the full width's detached projections.
+    model = us3l(base="simsiam", num_widths=3, grid_step=0.375)
+    assert not hasattr(model, "teacher_backbone")
+    assert model.projector.num_layers == 3
+    assert not model.projector.output_bn_affine
+    compile_sgd(model)
+    before = weights_of(model.backbone)
+    logs = model.fit(random_pairs(steps=2), epochs=1, verbose=0).history
+    for slot in ("w1", "wmin", "wrand1"):
+        assert -1.0 <= logs[f"{slot}/loss"][0] <= 1.0
+    assert logs["w1/distill_loss"] == [0.0] and logs["wmin/ssl_loss"] == [0.0]
+    assert logs["wmin/distill_loss"][0] < 0.0  # a cosine is being maximized
+    assert any(not np.array_equal(a, b)
+               for a, b in zip(before, weights_of(model.backbone)))
+    restored = type(model).from_config(model.get_config())
+    assert restored.base == "simsiam"
