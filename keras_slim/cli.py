@@ -127,7 +127,10 @@ def _add_evaluate(commands):
             "written by `keras-slim pretrain` and merges the figures into "
             "its results.json and plot. Protocols: knn (cosine kNN, k=200, "
             "T=0.1), linear (one linear probe per width on frozen "
-            "features), joint (SlimCLR's switchable joint probe), semi "
+            "features), joint (SlimCLR's switchable joint probe), paper "
+            "(SlimCLR's own protocol: augmented crops, SGD with a step "
+            "schedule, the switchable probe; slow: the backbone runs every "
+            "epoch), semi "
             "(fine-tuning with evaluation.semi_supervised label fractions), "
             "align (alignment and uniformity)."
         ),

@@ -225,6 +225,9 @@ SCHEMA = {
             "cap on the labelled training images used by kNN and probes")),
         "linear_epochs": Field(int, 100, check=_positive),
         "linear_learning_rate": Field(float, 0.01, check=_positive),
+        "paper_learning_rate": Field(float, 60.0, check=_positive, doc=(
+            "SGD rate of the 'paper' linear protocol (MoCo v2 script: 60; "
+            "x0.1 at 60% and 80% of evaluation.linear_epochs)")),
         "joint_probe": Field(bool, False),
         "random_baseline": Field(bool, True),
         "require_beating_baseline": Field(bool, False, doc=(

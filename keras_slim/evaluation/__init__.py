@@ -16,6 +16,7 @@ from keras_slim.evaluation.knn import knn_classify
 from keras_slim.evaluation.knn_monitor import KNNMonitor
 from keras_slim.evaluation.linear_probe import linear_probe
 from keras_slim.evaluation.linear_probe_result import LinearProbeResult
+from keras_slim.evaluation.paper_linear_probe import paper_linear_probe
 from keras_slim.evaluation.representation_metrics import alignment
 from keras_slim.evaluation.representation_metrics import alignment_uniformity
 from keras_slim.evaluation.representation_metrics import uniformity
@@ -35,6 +36,7 @@ __all__ = [
     "knn_classify",
     "labeled_subset",
     "linear_probe",
+    "paper_linear_probe",
     "uniformity",
     "with_stat_widths",
 ]

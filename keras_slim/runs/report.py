@@ -76,6 +76,17 @@ def _measure(config, backbone, widths, train, test, rows, prefix, protocols,
         )
         _store(rows, _accuracies(result), f"{prefix}{name}_top1")
         log(f"  {who} {name} probe top-1: {_short(_accuracies(result))}")
+    if "paper" in protocols:
+        result = evaluation.paper_linear_probe(
+            backbone, *train, *test, widths=widths,
+            epochs=ev["linear_epochs"],
+            learning_rate=ev["paper_learning_rate"],
+            milestones=_paper_milestones(ev["linear_epochs"]),
+            seed=config["seed"],
+        )
+        _store(rows, _accuracies(result), f"{prefix}paper_linear_top1")
+        log(f"  {who} paper linear protocol top-1: "
+            f"{_short(_accuracies(result))}")
     if "semi" in protocols:
         for fraction in ev["semi_supervised"]:
             for w in widths:
@@ -86,6 +97,11 @@ def _measure(config, backbone, widths, train, test, rows, prefix, protocols,
                 rows[w][f"{prefix}semi{_percent(fraction)}_top1"] = float(top1)
             log(f"  {who} fine-tuned on {_percent(fraction)}% labels: "
                 f"{_short({w: rows[w][f'{prefix}semi{_percent(fraction)}_top1'] for w in widths})}")
+
+
+def _paper_milestones(epochs):
+    """The MoCo v2 script's steps at epochs 60 and 80 of 100, scaled."""
+    return (int(round(0.6 * epochs)), int(round(0.8 * epochs)))
 
 
 def _accuracies(result):
@@ -130,6 +146,7 @@ _COLUMNS = (
     ("linear_top1", "linear", "{:.1%}"),
     ("random_linear_top1", "linear random", "{:.1%}"),
     ("joint_top1", "joint linear", "{:.1%}"),
+    ("paper_linear_top1", "paper linear", "{:.1%}"),
 )
 
 
@@ -249,7 +266,7 @@ def evaluate_run(run_dir, protocols=("knn", "linear"), overrides=(),
     return merged
 
 
-PROTOCOLS = ("knn", "linear", "joint", "semi", "align")
+PROTOCOLS = ("knn", "linear", "joint", "paper", "semi", "align")
 
 
 def _alignment(config, backbone, train, results, log):

@@ -99,10 +99,13 @@ def test_export_writes_verified_per_width_classifier_files(converted, capsys):
 
 def test_evaluate_runs_on_the_converted_directory(converted):
     out, _ = converted
-    assert cli.main(["evaluate", out, "--protocols", "knn",
-                     "evaluation.random_baseline=false"]) == 0
+    assert cli.main(["evaluate", out, "--protocols", "knn,paper",
+                     "evaluation.random_baseline=false",
+                     "evaluation.linear_epochs=2"]) == 0
     results = json.load(open(os.path.join(out, "results.json")))
     assert all(0.0 <= row["knn_top1"] <= 1.0 for row in results["widths"])
+    assert all(0.0 <= row["paper_linear_top1"] <= 1.0
+               for row in results["widths"])
 
 
 def test_convert_refuses_overwrite_a_backbone_override_and_a_bad_pair(
