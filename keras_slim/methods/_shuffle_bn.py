@@ -30,6 +30,12 @@ def shuffled_keys(encode, images, seed, step, splits=1):
     Returns:
         this replica's keys, in the order of `images`.
     """
+    local_static = images.shape[0]
+    if splits > 1 and local_static is not None and local_static % splits:
+        raise ValueError(
+            f"key_bn_splits={splits} must divide each replica's batch of "
+            f"{local_static} key images. Use a batch size that is a multiple "
+            f"of {splits} per replica, or change key_bn_splits.")
     all_images, offset = _gather_by_sum(images)
     local = tf.shape(images)[0]
     total = tf.shape(all_images)[0]

@@ -86,3 +86,12 @@ def test_two_replicas_equal_one_device_with_two_splits():
                           cwd=__file__.rsplit("/tests/", 1)[0])
     assert done.returncode == 0, done.stderr[-3000:]
     assert float(done.stdout.strip().splitlines()[-1]) < 1e-5
+
+
+def test_splits_that_do_not_divide_the_batch_are_refused():
+    import pytest
+
+    encode = _encoder()
+    x = np.zeros((6, 5), "float32")
+    with pytest.raises(ValueError, match="must divide each replica's batch"):
+        shuffled_keys(encode, x, 0, 0, splits=4)
