@@ -3,6 +3,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_slim import losses
+from keras_slim.methods._per_batch_rate import PerBatchRate
 from keras_slim.methods._plan import sandwich_draws
 
 _NONFINITE = "Non-finite loss at width"
@@ -41,8 +42,9 @@ class SlimSSL(keras.Model):
         backbone: a `keras_slim.backbones.SlimBackbone`.
         seed: int, seed of the width sampling.
         per_width_update: bool, apply the optimizer after each width instead
-            of once per step (US3L's option). Learning-rate schedules then see
-            one step per width.
+            of once per step (US3L's official loop). A learning-rate schedule
+            is then read at the training step (batches), as the official
+            loop sets the rate, not at the optimizer's update count.
         **kwargs: base `keras.Model` arguments.
 
     References:
@@ -158,6 +160,14 @@ class SlimSSL(keras.Model):
                 f"check the inputs for NaN/Inf, or use mixed precision with "
                 f"loss scaling."
             ) from None
+
+    def compile(self, optimizer="rmsprop", **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        rate = getattr(self.optimizer, "_learning_rate", None)
+        if (self.per_width_update and isinstance(
+                rate, keras.optimizers.schedules.LearningRateSchedule)
+                and not isinstance(rate, PerBatchRate)):
+            self.optimizer._learning_rate = PerBatchRate(rate, self.ssl_step)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         """Builds the optimizer before the first step, without a data batch.

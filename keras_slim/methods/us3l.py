@@ -60,11 +60,13 @@ class US3L(SlimSSL):
     over replicas; sums of `2 - 2 cos` and of `-cos`). The teacher's EMA
     update runs before the step's teacher views (official order).
 
-    Not yet as the official code: it takes one optimizer step per width
-    inside the width loop with the learning rate set per epoch
-    (`per_width_update=True` steps per width but advances a per-step
-    schedule with each), and draws the random width uniformly from the
-    range (keras_slim: from a grid of `grid_step`).
+    As the official loop, one optimizer update per width
+    (`per_width_update=True`, the default; the momentum carries from width to
+    width, the learning-rate schedule is read per batch, weights without a
+    gradient are left alone by `CoupledSGD`). Not yet as the official code:
+    it sets the rate once per epoch (a per-batch schedule here), and draws
+    the random width uniformly from the range (keras_slim: from a grid of
+    `grid_step`).
 
     Args:
         backbone: a `SlimBackbone` with a width range (or a list).
@@ -120,7 +122,7 @@ class US3L(SlimSSL):
         legacy_losses=False,
         group_regularize="all",
         seed=0,
-        per_width_update=False,
+        per_width_update=True,
         **kwargs,
     ):
         super().__init__(backbone, seed=seed,

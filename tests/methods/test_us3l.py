@@ -143,3 +143,22 @@ def test_simsiam_base_has_no_teacher_and_distills_the_full_projections():
                for a, b in zip(before, weights_of(model.backbone)))
     restored = type(model).from_config(model.get_config())
     assert restored.base == "simsiam"
+
+
+def test_one_update_per_width_with_the_rate_read_per_batch():
+    # The official loop: optimizer.step() inside the width loop, the rate
+    # set by the epoch/batch (not by the number of updates).
+    import keras
+
+    from keras_slim.methods._per_batch_rate import PerBatchRate
+
+    model = us3l(num_widths=3, grid_step=0.375, group_lambda=0.0)
+    assert model.per_width_update
+    schedule = keras.optimizers.schedules.PolynomialDecay(0.1, 4, 0.0)
+    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9))
+    assert isinstance(model.optimizer._learning_rate, PerBatchRate)
+    model.fit(random_pairs(steps=2), epochs=1, verbose=0)
+    assert int(model.optimizer.iterations) == 6  # 2 batches x 3 widths
+    assert int(model.ssl_step) == 2
+    np.testing.assert_allclose(float(model.optimizer.learning_rate),
+                               float(schedule(2)), rtol=1e-6)
