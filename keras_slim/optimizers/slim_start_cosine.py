@@ -43,7 +43,7 @@ class SlimStartCosine(keras.optimizers.schedules.LearningRateSchedule):
     ...                            slim_start_learning_rate=1e-4,
     ...                            warmup_steps=50)
     >>> float(schedule(499)), float(schedule(500))   # 0.2 -> 1e-4 scale
-    (0.10..., 5.0...e-05)
+    (0.1085..., 5.41...e-05)
 
     References:
         - [Zhao et al., Slimmable Networks for Contrastive Self-supervised
