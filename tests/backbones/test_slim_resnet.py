@@ -274,3 +274,41 @@ def test_subnetwork_trains_like_a_plain_keras_model(rng):
 def test_largest_width_below_one_is_refused_clearly():
     with pytest.raises(ValueError, match="largest width must be 1.0"):
         SlimResNet(widths=[0.5], base_width=4)
+
+
+def test_symmetric_padding_pads_like_pytorch_and_keeps_the_shapes(rng):
+    # Same output sizes and parameters as "same"; the plain sub-network holds
+    # explicit ZeroPadding2D layers and computes the slim network.
+    x = rng.random((2, 32, 32, 3)).astype("float32")
+    norm = {"mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3]}
+    sym = SlimResNet(depth=18, stem="imagenet", base_width=8,
+                     widths=[1.0, 0.5], padding="symmetric",
+                     input_normalization=norm)
+    same = SlimResNet(depth=18, stem="imagenet", base_width=8,
+                      widths=[1.0, 0.5])
+    for width in (1.0, 0.5):
+        assert sym(x, width=width).shape == same(x, width=width).shape
+        cost_sym = keras_slim.profile(sym, width, input_shape=(32, 32, 3))
+        cost_same = keras_slim.profile(same, width, input_shape=(32, 32, 3))
+        assert cost_sym.params == cost_same.params
+        assert cost_sym.flops == cost_same.flops
+        plain = sym.subnetwork(width, input_shape=(32, 32, 3))
+        assert any(isinstance(layer, keras.layers.ZeroPadding2D)
+                   for layer in plain.layers)
+        np.testing.assert_allclose(plain(x), sym(x, width=width), rtol=1e-5,
+                                   atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"padding": "reflect"}, "`padding` must be one of"),
+    ({"input_normalization": {"mean": [0.5] * 3}}, "keys 'mean' and 'std'"),
+    ({"input_normalization": {"mean": [0.5] * 2, "std": [1.0] * 2}},
+     "one value per image channel"),
+    ({"input_normalization": {"mean": [0.5] * 3, "std": [1.0, 0.0, 1.0]}},
+     "must be positive"),
+    ({"input_normalization": {"mean": "grey", "std": [1.0] * 3}},
+     "list of numbers"),
+])
+def test_bad_padding_and_normalization_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SlimResNet(depth=18, base_width=4, widths=[1.0, 0.5], **kwargs)

@@ -152,3 +152,19 @@ def test_a_weight_that_got_no_gradient_is_left_alone_as_in_pytorch(skip):
                                               2.0 - 0.1 * 2.0], rtol=1e-6)
     expected = [3.0, 4.0] if skip else [3.0 - 0.1 * 1.5, 4.0 - 0.1 * 2.0]
     np.testing.assert_allclose(unused.numpy(), expected, rtol=1e-6)
+
+
+def test_slim_start_cosine_saves_and_refuses_bad_settings():
+    schedule = SlimStartCosine(0.2, total_steps=100, slim_start_step=50,
+                               slim_start_learning_rate=1e-4,
+                               warmup_steps=5.0)
+    restored = keras.optimizers.schedules.deserialize(
+        keras.optimizers.schedules.serialize(schedule))
+    for step in (0, 3, 49, 50, 99):
+        assert float(restored(step)) == float(schedule(step))
+    with pytest.raises(ValueError, match="slim_start_step"):
+        SlimStartCosine(0.2, total_steps=100, slim_start_step=100)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        SlimStartCosine(0.2, total_steps=100, warmup_steps=100)
+    with pytest.raises(ValueError, match="peak"):
+        SlimStartCosine(-1.0, total_steps=100)
