@@ -200,6 +200,11 @@ SCHEMA = {
             "official: one cosine over the run whose scale becomes "
             "restart_learning_rate at slim start (SlimCLR's main_ssl.py); "
             "restart: a second warm cosine from restart_learning_rate")),
+        "learning_rate_per": Field(str, "auto", choices=[
+            "auto", "batch", "epoch"], doc=(
+            "when the rate changes: auto follows the recipe's official code "
+            "(us3l: epoch, workers/ssl.py adjust_learning_rate; slimclr and "
+            "dspnet: batch)")),
         "restart_learning_rate": Field((float, type(None)), None, doc=(
             "official: the cosine's scale after slim start (default 1e-4, "
             "the official --slim_start_lr default); restart: the restart's "
@@ -485,6 +490,10 @@ def _check_cross_fields(config, problems):
     if method["slow_start"] and name == "us3l":
         problems.append(("method.slow_start", "us3l has its own dynamic "
                                               "sampling phases; set 0"))
+    if method["slow_start"] and config["train"]["learning_rate_per"] == "epoch":
+        problems.append(("train.learning_rate_per", "the slow-start "
+                         "schedules change the rate per batch; use auto or "
+                         "batch with method.slow_start"))
     _check_eval_widths(config, problems)
     if config["data"]["stream"] and config["data"]["image_size"] is None:
         problems.append(("data.image_size", "data.stream needs the size "
@@ -498,7 +507,7 @@ def _check_cross_fields(config, problems):
 
 # Keys the pretraining run sets itself from other config values.
 _RUN_OWNED_OPTIONS = {"backbone", "base", "seed", "slow_start_steps",
-                      "total_steps", "momentum_total_steps"}
+                      "total_steps", "momentum_total_steps", "steps_per_epoch"}
 
 
 def _check_method_options(name, options, problems):

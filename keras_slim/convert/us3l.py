@@ -80,8 +80,9 @@ def inspect_us3l(path):
 def load_us3l(path, min_width=0.25, max_width=1.0, input_shape=(None, None, 3),
               name="us3l_resnet", stat_widths=None,
               input_normalization="auto", statistics_width=None,
-              calibration_images=None, calibration_batch_size=256):
-    """A width-range `SlimResNet` computing what a US3L checkpoint does.
+              calibration_images=None, calibration_batch_size=256,
+              as_method=False, **method_options):
+    """A width-range `SlimResNet` (or `US3L` recipe) from a US3L checkpoint.
 
     Reads the file safely (no torch needed; nothing in it is run), infers the
     depth (basic or bottleneck blocks, blocks per stage), the stem (CIFAR
@@ -134,6 +135,17 @@ def load_us3l(path, min_width=0.25, max_width=1.0, input_shape=(None, None, 3),
             width (but `statistics_width`) right away with
             `calibrate_batch_norm`.
         calibration_batch_size: images per calibration batch.
+        as_method: False: the backbone. True: a pretraining file as the
+            whole `keras_slim.methods.US3L` recipe, to continue training or
+            to compare steps with the official code: the online backbone,
+            the projector, the predictors and the EMA teacher, the base
+            (`"simclr"` for SimCLR_Momentum, `"byol"`, `"simsiam"`) and the
+            head sizes read from the file. The heads' BatchNorm running
+            statistics are not kept (keras_slim's range BNs train on batch
+            statistics; calibrate for inference).
+        **method_options: with `as_method`, other `US3L` arguments
+            (`num_widths`, `temperature`, `momentum`, `group_lambda`,
+            `total_steps`, ...; the official CIFAR values are the defaults).
 
     Returns:
         a `SlimResNet` over the width range (symmetric padding like PyTorch,
@@ -174,6 +186,14 @@ def load_us3l(path, min_width=0.25, max_width=1.0, input_shape=(None, None, 3),
     prefix = _locate(state)
     encoder = state.scope(prefix)
     info = _describe(encoder, meta)
+    if method_options and not as_method:
+        raise TypeError(
+            f"US3L options {sorted(method_options)} need as_method=True.")
+    if as_method and prefix != "encoder_q.":
+        raise ConversionError(
+            f"{path} holds a bare backbone (at {prefix or 'the top level'!r}"
+            f"), not a US3L pretraining file with 'encoder_q.': use "
+            f"as_method=False.")
     if float(max_width) != 1.0:
         raise ValueError(
             f"`max_width` must be 1.0: {path} holds the full network, which "
@@ -213,9 +233,7 @@ def load_us3l(path, min_width=0.25, max_width=1.0, input_shape=(None, None, 3),
         name=name,
     )
     _check_unused(encoder, backbone)
-    for key, conv, norm in _layers(backbone):
-        assign_conv(conv, encoder, f"{key[0]}.weight")
-        _assign_affine(norm, encoder, key[1])
+    _assign_backbone(backbone, encoder)
     if statistics_width is not None:
         for key, _, norm in _layers(backbone):
             _assign_statistics(norm, encoder, key[1], statistics_width)
@@ -228,7 +246,18 @@ def load_us3l(path, min_width=0.25, max_width=1.0, input_shape=(None, None, 3),
         if targets:
             calibrate_batch_norm(backbone, calibration_images, widths=targets,
                                  batch_size=calibration_batch_size)
+    if as_method:
+        from keras_slim.convert._us3l_method import us3l_method
+
+        return us3l_method(state, backbone, _layers, _assign_backbone,
+                           method_options)
     return backbone
+
+
+def _assign_backbone(backbone, encoder):
+    for key, conv, norm in _layers(backbone):
+        assign_conv(conv, encoder, f"{key[0]}.weight")
+        _assign_affine(norm, encoder, key[1])
 
 
 # ------------------------------------------------------------------ layout

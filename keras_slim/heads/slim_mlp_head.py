@@ -33,6 +33,11 @@ class SlimMLPHead(keras.layers.Layer):
         slice_hidden: bool, whether the hidden size follows the width (US3L's
             heads do not slice).
         use_bias: bool, biases in the dense layers that no BN follows.
+        bias_before_norm: bool, or one bool per dense layer: a bias also in
+            the dense layers a BN follows (PyTorch heads built from
+            `nn.Linear(..., bias=True)`, e.g. US3L's projector). Training BN
+            cancels it, but weight penalties on all parameters (US3L's group
+            regularization) and converted checkpoints see it.
         synchronized: bool, cross-replica BN statistics (use the backbone's).
         **kwargs: base `keras.layers.Layer` arguments.
 
@@ -59,6 +64,7 @@ class SlimMLPHead(keras.layers.Layer):
         slice_input=True,
         slice_hidden=True,
         use_bias=True,
+        bias_before_norm=False,
         synchronized=False,
         **kwargs,
     ):
@@ -75,6 +81,7 @@ class SlimMLPHead(keras.layers.Layer):
         self.slice_input = bool(slice_input)
         self.slice_hidden = bool(slice_hidden)
         self.use_bias = bool(use_bias)
+        self.bias_before_norm = _per_layer(bias_before_norm, self.num_layers)
         self.synchronized = bool(synchronized)
         self.dense_layers = []
         self.norms = []
@@ -83,8 +90,9 @@ class SlimMLPHead(keras.layers.Layer):
             last = i == self.num_layers - 1
             units = self.output_units if last else self.hidden_units
             with_bn = self.output_batch_norm if last else self.batch_norm
+            bias = (self.bias_before_norm[i] if with_bn else self.use_bias)
             self.dense_layers.append(SlimDense(
-                units, self.widths, use_bias=self.use_bias and not with_bn,
+                units, self.widths, use_bias=bias,
                 slice_input=sliced,
                 slice_output=(not last) and self.slice_hidden,
                 name=f"dense{i + 1}",
@@ -136,7 +144,19 @@ class SlimMLPHead(keras.layers.Layer):
                 "slice_input": self.slice_input,
                 "slice_hidden": self.slice_hidden,
                 "use_bias": self.use_bias,
+                "bias_before_norm": list(self.bias_before_norm),
                 "synchronized": self.synchronized,
             }
         )
         return config
+
+
+def _per_layer(flags, num_layers):
+    if isinstance(flags, (bool, int)):
+        return (bool(flags),) * num_layers
+    flags = tuple(bool(f) for f in flags)
+    if len(flags) != num_layers:
+        raise ValueError(
+            f"`bias_before_norm` needs one bool per dense layer "
+            f"({num_layers}), got {len(flags)}: {list(flags)}.")
+    return flags

@@ -24,14 +24,16 @@ def ema_update(targets, sources, momentum):
 
     The sources are mirrored (identical on every replica), so every replica
     computes the same new value: the encoders stay in sync without a
-    cross-replica reduction.
+    cross-replica reduction. Computed in float32, or float64 for float64
+    weights.
     """
-    momentum = tf.cast(momentum, tf.float32)
     for target, source in zip(targets, sources):
+        dtype = tf.float64 if target.dtype == "float64" else tf.float32
+        # dtype_hint: a Python momentum straight to `dtype` (tf.cast would
+        # round it to float32 first).
+        m = tf.cast(tf.convert_to_tensor(momentum, dtype_hint=dtype), dtype)
         value = ops.convert_to_tensor(source)
-        new = momentum * tf.cast(target, tf.float32) + (1.0 - momentum) * (
-            tf.cast(value, tf.float32)
-        )
+        new = m * tf.cast(target, dtype) + (1.0 - m) * tf.cast(value, dtype)
         target.assign(tf.cast(new, target.dtype))
 
 

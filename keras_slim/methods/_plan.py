@@ -78,4 +78,29 @@ def sandwich_draws(seed, step, grid_size, valid_count, draws):
     order = tf.argsort(scores)[:draws]
     available = tf.reduce_sum(tf.cast(inside, tf.int32))
     filled = tf.range(draws) < available
-    return tf.where(filled, tf.cast(order, tf.int32), grid_size)
+    # Ascending indices: the drawn widths run largest first (US-Nets' and
+    # US3L's order), skips last.
+    return tf.sort(tf.where(filled, tf.cast(order, tf.int32), grid_size))
+
+
+def uniform_draws(seed, step, grid, lowest, draws):
+    """Indices of `draws` widths drawn uniformly from `[lowest, grid[0]]`.
+
+    US3L's official sampler (`random.uniform(min_width, max_width)`), each
+    draw rounded to the nearest width of the grid (static shapes: one
+    compiled branch per grid width). A draw may land on the largest or the
+    smallest width, as officially. Returns int32 grid indices, ascending
+    (widths descending).
+    """
+    largest = float(grid[0])
+    values = lowest + (largest - lowest) * tf.random.stateless_uniform(
+        [draws], seed=tf.stack([tf.cast(seed, tf.int64),
+                                tf.cast(step, tf.int64)]),
+        dtype=tf.float64,
+    )
+    candidates = tf.constant(grid, tf.float64)
+    distance = tf.abs(values[:, None] - candidates[None, :])
+    outside = candidates < lowest - 1e-9
+    distance = tf.where(outside[None, :], tf.constant(float("inf"),
+                                                      tf.float64), distance)
+    return tf.sort(tf.cast(tf.argmin(distance, axis=1), tf.int32))

@@ -233,11 +233,7 @@ class SlimSSL(keras.Model):
         draws = None
         if random_slots:
             dense = True
-            grid = random_slots[0].candidates
-            draws = sandwich_draws(
-                self.seed, step, len(grid), self._valid_count(slots, grid),
-                len(random_slots),
-            )
+            draws = self.draw_indices(slots, step)
         for slot in slots:
             views = self._after(views, total)
             if slot.is_static:
@@ -265,6 +261,41 @@ class SlimSSL(keras.Model):
                 for g, v in zip(total, variables)
             ]
         return total, values
+
+    def draw_indices(self, slots, step):
+        """Candidate indices of the random slots' widths at `step`.
+
+        Default: distinct grid widths strictly between the slots' largest and
+        smallest (`sandwich_draws`), largest first.
+        """
+        random_slots = [s for s in slots if not s.is_static]
+        grid = random_slots[0].candidates
+        return sandwich_draws(self.seed, step, len(grid),
+                              self._valid_count(slots, grid),
+                              len(random_slots))
+
+    def sampled_widths(self, step):
+        """The widths training step `step` runs, in the order it runs them.
+
+        Args:
+            step: int, the step (`ssl_step`, counting from 0).
+
+        Returns:
+            list of floats (a random slot with no width to draw is left out).
+        """
+        step = int(step)
+        slots = [s for start, s in self.phases() if step >= start][-1]
+        draws = None
+        if any(not s.is_static for s in slots):
+            draws = self.draw_indices(slots, tf.constant(step, tf.int64))
+            draws = [int(i) for i in ops.convert_to_numpy(draws)]
+        widths = []
+        for slot in slots:
+            if slot.is_static:
+                widths.append(float(slot.candidates[0]))
+            elif draws[slot.draw] < len(slot.candidates):
+                widths.append(float(slot.candidates[draws[slot.draw]]))
+        return widths
 
     def _valid_count(self, slots, grid):
         smallest = min(min(s.candidates) for s in slots if s.is_static)

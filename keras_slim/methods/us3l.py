@@ -8,11 +8,18 @@ from keras_slim.methods._momentum import clone_layer
 from keras_slim.methods._group_terms import group_terms
 from keras_slim.methods._momentum import ema_update
 from keras_slim.methods._plan import Slot
+from keras_slim.methods._plan import uniform_draws
 from keras_slim.methods._plan import width_grid
 from keras_slim.methods.slim_ssl import SlimSSL
 from keras_slim.width import width_name
 
 _BASES = ("simclr", "byol", "simsiam")
+_SAMPLING = ("uniform", "distinct")
+# Which hidden linear layers of the official projectors have a bias (their
+# first is the ResNet's `fc`, a biased nn.Linear; a BN follows each).
+_PROJECTOR_BIASES = {"simclr": (True, True, False),
+                     "byol": (True, False, False),
+                     "simsiam": (True, False, False)}
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")
@@ -34,20 +41,27 @@ class US3L(SlimSSL):
     * each sub-width trains **only** by distillation,
       `-cos(q(f_w(view_s)), sg(teacher(view_t)))` across views, through an
       extra predictor `q` used only by sub-widths;
-    * widths follow the sandwich rule: the largest, the smallest, and
-      `num_widths - 2` distinct widths drawn from a grid between them (the
-      official 3: one random width; the official code duplicates widths when
-      more are asked for, keras_slim does not); with `total_steps` the range
-      widens in 4 equal phases (1.0 only, then down to 0.75, 0.5, 0.25 of
-      the range);
+    * widths follow the sandwich rule, trained largest first: the largest,
+      `num_widths - 2` random widths, the smallest (the official 3: one
+      random width). `sampling="uniform"` (official `workers/ssl.py`) draws
+      each uniformly from the phase's range, rounded to the nearest width of
+      a `grid_step` grid (one compiled branch per grid width); it may repeat
+      the largest or the smallest, as officially. `"distinct"` draws distinct
+      grid widths strictly between them. (The official code duplicates the
+      largest and smallest when more than 3 widths are asked for; keras_slim
+      does not.) With `total_steps` the range widens in 4 equal phases (1.0
+      only, then down to 0.75, 0.5, 0.25 of the range);
     * group regularization replaces weight decay (compile with
       `weight_decay=0`): as `losses/regularizers/GroupReg.py`, every weight
       of the online network and heads (not the teacher; the predictors not at
       the full width) in 8 output-channel groups, group `i` penalized by
       `lambda (1 - alpha_t i)` with alpha ramping 0 -> 0.05 over the first
-      half of training, dense kernels by plain `lambda`, on every width pass;
+      half of training, dense kernels by plain `lambda`, on every width pass
+      (with `steps_per_epoch`, phases and ramp advance per epoch, as the
+      official epoch-level schedule; without, per step);
     * the heads do not slice their hidden layers (projector fc-BN-ReLU-fc-BN-
-      ReLU-fc, 3 layers); BatchNorm is the shared sliced
+      ReLU-fc, 3 layers, with the official biases before its BNs: they only
+      matter to the group regularization); BatchNorm is the shared sliced
       `SlimBatchNormalization` of the range backbone. Calibrate its
       statistics (`keras_slim.evaluation`) before inference at a width.
 
@@ -63,16 +77,17 @@ class US3L(SlimSSL):
     As the official loop, one optimizer update per width
     (`per_width_update=True`, the default; the momentum carries from width to
     width, the learning-rate schedule is read per batch, weights without a
-    gradient are left alone by `CoupledSGD`). Not yet as the official code:
-    it sets the rate once per epoch (a per-batch schedule here), and draws
-    the random width uniformly from the range (keras_slim: from a grid of
-    `grid_step`).
+    gradient are left alone by `CoupledSGD`). The official code sets the
+    learning rate once per epoch: `keras-slim pretrain` does too
+    (`train.learning_rate_per: auto`); for a hand-built optimizer pass
+    `WarmupCosine(..., steps_per_epoch=...)`.
 
     Args:
         backbone: a `SlimBackbone` with a width range (or a list).
         base: `"simclr"`, `"byol"` or `"simsiam"`.
         num_widths: widths trained per step (sandwich), >= 2.
         grid_step: spacing of the width grid random widths come from.
+        sampling: `"uniform"` (official) or `"distinct"` (see above).
         total_steps: training length, for the 4-phase dynamic sampling and
             the group-regularization ramp; 0 disables both (full range,
             constant alpha 0.05).
@@ -87,6 +102,10 @@ class US3L(SlimSSL):
         group_regularize: `"all"` (official: every online weight) or
             `"convolutions"` (backbone convolution kernels only, keras_slim
             before 2026-12).
+        projector_biases: bool, the official biases of the projector's
+            hidden linear layers (False: none, keras_slim before 2026-12).
+        steps_per_epoch: int, steps of one epoch: phases and the
+            regularization ramp advance per epoch (official); 0 per step.
         seed, per_width_update, **kwargs: as in `SlimSSL`.
 
     Example:
@@ -121,6 +140,9 @@ class US3L(SlimSSL):
         projector_layers=3,
         legacy_losses=False,
         group_regularize="all",
+        sampling="uniform",
+        projector_biases=True,
+        steps_per_epoch=0,
         seed=0,
         per_width_update=True,
         **kwargs,
@@ -155,13 +177,23 @@ class US3L(SlimSSL):
                 f"`group_regularize` must be 'all' or 'convolutions', got "
                 f"{group_regularize!r}.")
         self.group_regularize = group_regularize
+        if sampling not in _SAMPLING:
+            raise ValueError(
+                f"US3L `sampling` must be one of {list(_SAMPLING)}, got "
+                f"{sampling!r}.")
+        self.sampling = sampling
+        self.projector_biases = bool(projector_biases)
+        self.steps_per_epoch = int(steps_per_epoch)
+        if self.steps_per_epoch < 0:
+            raise ValueError(f"`steps_per_epoch` must be >= 0, got "
+                             f"{steps_per_epoch}.")
         widths = backbone.widths
         self.grid = (
             width_grid(widths.largest, widths.smallest, self.grid_step)
             if widths.is_range else tuple(widths.values)
         )
         interior = len(self.grid) - 2
-        if self.num_widths - 2 > interior:
+        if self.sampling == "distinct" and self.num_widths - 2 > interior:
             raise ValueError(
                 f"num_widths={self.num_widths} samples {self.num_widths - 2} "
                 f"width(s) strictly between the largest and the smallest, but "
@@ -179,16 +211,19 @@ class US3L(SlimSSL):
         draws = self.num_widths - 2
 
         def sandwich(lowest):
-            slots = [teacher, Slot("wmin", (lowest,))]
+            slots = [teacher]
             slots += [
                 Slot(f"wrand{i + 1}", self.grid, draw=i) for i in range(draws)
             ]
-            return slots
+            return slots + [Slot("wmin", (lowest,))]
 
         if not self.total_steps:
             return [(0, sandwich(smallest))]
         phases = [(0, [teacher])]
         quarter = self.total_steps // 4
+        if self.steps_per_epoch:  # official: EPOCHS // 4 epochs a phase
+            epochs = self.total_steps // self.steps_per_epoch
+            quarter = epochs // 4 * self.steps_per_epoch
         for p in (1, 2, 3):
             target = largest - p * (largest - smallest) / 3
             lowest = min(self.grid, key=lambda w: abs(w - target))
@@ -197,6 +232,13 @@ class US3L(SlimSSL):
 
     def phases(self):
         return self._phases
+
+    def draw_indices(self, slots, step):
+        if self.sampling == "distinct":
+            return super().draw_indices(slots, step)
+        lowest = min(s.candidates[0] for s in slots if s.is_static)
+        count = sum(1 for s in slots if not s.is_static)
+        return uniform_draws(self.seed, step, self.grid, lowest, count)
 
     def _build_heads(self, feature_dim):
         widths = self.backbone.widths
@@ -207,7 +249,8 @@ class US3L(SlimSSL):
         self.projector = SlimMLPHead(
             self.hidden_dim, self.projection_dim, slice_input=slice_input,
             num_layers=self.projector_layers, output_batch_norm=simsiam,
-            output_bn_affine=not simsiam, name="projector", **head,
+            output_bn_affine=not simsiam, name="projector",
+            bias_before_norm=self._projector_biases(), **head,
         )
         self.projector.build((None, feature_dim))
         if simsiam:
@@ -236,6 +279,13 @@ class US3L(SlimSSL):
         self.freeze_from_gradients(self.teacher_backbone)
         self.freeze_from_gradients(self.teacher_projector)
         self._convs = self._backbone_convs()
+
+    def _projector_biases(self):
+        if not self.projector_biases:
+            return False
+        official = _PROJECTOR_BIASES[self.base]
+        layers = self.projector_layers
+        return [official[min(i, 2)] and i < layers - 1 for i in range(layers)]
 
     def _backbone_convs(self):
         return [layer for layer in self.backbone._flatten_layers()
@@ -321,9 +371,7 @@ class US3L(SlimSSL):
             return 0.0
         alpha = tf.constant(self.group_alpha, tf.float32)
         if self.total_steps:
-            half = max(self.total_steps // 2, 1)
-            ramp = tf.minimum(tf.cast(self.ssl_step, tf.float32) / half, 1.0)
-            alpha = alpha * ramp
+            alpha = alpha * self._regularization_ramp()
         if self.group_regularize == "convolutions":
             terms = [(conv.kernel, True) for conv in self._convs]
         else:
@@ -339,6 +387,18 @@ class US3L(SlimSSL):
                                         binned=binned)
             for tensor, binned in terms
         ])
+
+    def _regularization_ramp(self):
+        """0 -> 1 over the first half of training (GroupReg.cal_lambda)."""
+        step = tf.cast(self.ssl_step, tf.float32)
+        if not self.steps_per_epoch:
+            half = max(self.total_steps // 2, 1)
+            return tf.minimum(step / half, 1.0)
+        half = self.total_steps // self.steps_per_epoch // 2
+        if not half:
+            return tf.ones(())
+        epoch = tf.floor(step / self.steps_per_epoch)
+        return tf.minimum(epoch / half, 1.0)
 
     def before_targets(self):
         if self.base == "simsiam":  # no momentum teacher
@@ -368,7 +428,18 @@ class US3L(SlimSSL):
                 "projector_layers": self.projector_layers,
                 "legacy_losses": self.legacy_losses,
                 "group_regularize": self.group_regularize,
+                "sampling": self.sampling,
+                "projector_biases": self.projector_biases,
+                "steps_per_epoch": self.steps_per_epoch,
             }
         )
         return config
 
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        # Saved before these options existed: the models of that time.
+        config.setdefault("projector_biases", False)
+        config.setdefault("sampling", "distinct")
+        return super().from_config(config)

@@ -91,6 +91,9 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         warmup_start: Float `>= 0`. The learning rate at step 0 when
             `warmup_steps > 0`. Defaults to `0.0`.
         end: Float `>= 0`. The final learning rate. Defaults to `0.0`.
+        steps_per_epoch: `None` (a new rate every step), or an int `> 0`:
+            the rate changes once per epoch, at its first step (the official
+            US3L `adjust_learning_rate`; pass steps in epochs' multiples).
         name: Optional name of the schedule.
 
     Example:
@@ -118,11 +121,14 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         warmup_steps=0,
         warmup_start=0.0,
         end=0.0,
+        steps_per_epoch=None,
         name=None,
     ):
         super().__init__()
         self.peak = _rate(peak, "peak")
         self.total_steps = _steps(total_steps, "total_steps", minimum=1)
+        self.steps_per_epoch = (None if steps_per_epoch is None else _steps(
+            steps_per_epoch, "steps_per_epoch", minimum=1))
         self.warmup_steps = _steps(warmup_steps, "warmup_steps")
         if self.warmup_steps > self.total_steps:
             raise ValueError(
@@ -136,8 +142,12 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
 
     def __call__(self, step):
         with keras.name_scope(self.name or "WarmupCosine"):
+            step = _as_float_step(step)
+            if self.steps_per_epoch is not None:
+                every = float(self.steps_per_epoch)
+                step = ops.floor(step / every) * every
             return _warmup_cosine(
-                _as_float_step(step),
+                step,
                 self.peak,
                 self.total_steps,
                 self.warmup_steps,
@@ -152,6 +162,7 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
             "warmup_steps": self.warmup_steps,
             "warmup_start": self.warmup_start,
             "end": self.end,
+            "steps_per_epoch": self.steps_per_epoch,
             "name": self.name,
         }
 

@@ -56,6 +56,8 @@ def build_method(config, backbone, steps_per_epoch):
     options = dict(spec["options"])
     options["seed"] = config["seed"]
     if spec["name"] == "us3l":
+        # Official: phases and the regularization ramp move per epoch.
+        options["steps_per_epoch"] = steps_per_epoch
         return methods.US3L(backbone, base=spec["base"] or "simclr",
                             total_steps=total, **options)
     if spec["name"] == "dspnet":
@@ -96,6 +98,8 @@ def build_optimizer(config, steps_per_epoch):
         schedule = optimizers.WarmupCosine(
             peak=rate, total_steps=total, warmup_steps=warmup,
             end=train["final_learning_rate"],
+            steps_per_epoch=(steps_per_epoch if rate_per_epoch(config)
+                             else None),
         )
     name = train["optimizer"]
     decay = train["weight_decay"]
@@ -114,6 +118,14 @@ def build_optimizer(config, steps_per_epoch):
     # The official code's torch.optim.SGD: L2 coupled into the gradient.
     return optimizers.CoupledSGD(schedule, momentum=train["momentum"],
                                  weight_decay=decay)
+
+
+def rate_per_epoch(config):
+    """Whether the learning rate changes once per epoch (else per batch)."""
+    per = config["train"]["learning_rate_per"]
+    if per == "auto":
+        return config["method"]["name"] == "us3l"
+    return per == "epoch"
 
 
 def build_strategy(config):

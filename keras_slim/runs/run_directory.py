@@ -25,6 +25,7 @@ _FIXED_ON_RESUME = (
     ("train", "weight_decay"), ("train", "warmup_epochs"),
     ("train", "final_learning_rate"), ("train", "restart_learning_rate"),
     ("train", "slow_start_schedule"),
+    ("train", "learning_rate_per"),
     ("train", "mixed_precision"),
 )
 

@@ -240,3 +240,15 @@ def test_files_that_are_no_checkpoint_are_refused(tmp_path):
         load_us3l(str(text))
     with pytest.raises(CheckpointFormatError, match="not a PyTorch"):
         load_us3l(fixture(CIFAR.replace(".pth.tar", "_reference.npz")))
+
+
+def test_as_method_needs_a_pretraining_file_with_its_teacher():
+    # The CIFAR fixture has encoder_q and the predictor but no encoder_k
+    # (its teacher is in tests/golden/us3l_step_before.pth.tar, used by
+    # tests/methods/test_us3l_official_step.py).
+    with pytest.raises(ConversionError, match="no EMA teacher"):
+        load_us3l(fixture(CIFAR), as_method=True)
+    with pytest.raises(ConversionError, match="bare backbone"):
+        load_us3l(fixture(IMAGENET), as_method=True)
+    with pytest.raises(TypeError, match="as_method=True"):
+        load_us3l(fixture(CIFAR), num_widths=3)

@@ -20,7 +20,6 @@ better on every tensor. The per-width losses are also checked in float32.
 import json
 import os
 
-import keras
 import numpy as np
 import pytest
 
@@ -28,6 +27,8 @@ from keras_slim import convert
 from keras_slim.convert import read_torch_checkpoint
 from keras_slim.optimizers import CoupledSGD
 from tests.convert._fixtures import fixture
+from tests.methods._official_step import check_moves
+from tests.methods._official_step import in_precision
 
 GOLDEN = os.path.join(os.path.dirname(__file__), os.pardir, "golden")
 WIDTHS = [1.0, 0.75, 0.5, 0.25]
@@ -41,16 +42,8 @@ def _golden():
 
 def _step(slow_start, floatx="float64"):
     """(logs, official-layout state before, after) of one keras_slim step."""
-    # Both: a dtype policy set by an earlier test (mixed precision) would
-    # override floatx.
-    previous, policy = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx(floatx)
-    keras.config.set_dtype_policy(floatx)
-    try:
-        model, logs, before, after = _keras_step(slow_start)
-    finally:
-        keras.config.set_floatx(previous)
-        keras.config.set_dtype_policy(policy)
+    model, logs, before, after = in_precision(
+        floatx, lambda: _keras_step(slow_start))
     assert model.backbone.stem_conv.kernel.dtype == floatx
     return model, logs, before, after
 
@@ -87,39 +80,14 @@ def _check_per_width_losses(logs, expected, rtol=1e-5):
                                rtol=rtol)
 
 
-def _moved(before, after, keys):
-    return np.array([np.linalg.norm(after[k] - before[k]) for k in keys])
-
-
 def _check_every_tensor_moved_as_officially(before, after, arrays, prefix):
-    """Each tensor moved as far as officially, within float32 noise.
-
-    Compared with the official float64 move; the tolerance of a tensor is
-    1e-3 of its move, plus three times the official float32-vs-float64
-    difference of that move, plus 1e-6 of its size.
-    Running variances are compared apart: Keras updates them with the
-    batch's biased variance, PyTorch with the unbiased one (n / (n - 1),
-    n = batch x height x width).
-    """
+    """Every tensor but the running variances (compared apart: Keras updates
+    them with the batch's biased variance, PyTorch with the unbiased one,
+    n / (n - 1), n = batch x height x width)."""
     keys = [str(k) for k in arrays["state_keys"]]
-    index = {k: i for i, k in enumerate(keys)}
     checked = [k for k in keys if k in after and not k.endswith("running_var")]
     assert len(checked) > 1000
-    if prefix:  # only a float32 official run of this case
-        official = arrays[f"{prefix}delta_norm"]
-        noise = np.zeros_like(official)
-    else:
-        official = arrays["float64/delta_norm"]
-        noise = np.abs(official - arrays["delta_norm"])
-    size = arrays[f"{prefix}after_norm"]
-    rows = [index[k] for k in checked]
-    ours = _moved(before, after, checked)
-    tolerance = 1e-3 * official[rows] + 3 * noise[rows] + 1e-6 * size[rows]
-    worst = np.argmax(np.abs(ours - official[rows]) - tolerance)
-    assert np.all(np.abs(ours - official[rows]) <= tolerance), (
-        f"{checked[worst]}: moved {ours[worst]:.6g}, officially "
-        f"{official[rows][worst]:.6g}")
-    return keys, index
+    check_moves(before, after, arrays, checked, prefix)
 
 
 def test_per_width_losses_equal_the_official_step(slim_step):
