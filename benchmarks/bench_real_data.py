@@ -182,6 +182,12 @@ def parse_args(argv=None):
     parser.add_argument("--tiny", action="store_true",
                         help="smoke run: 1,280 images, 2 epochs, short "
                         "evaluation; results go to *_tiny names")
+    parser.add_argument("--override", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="a config override for every run (repeatable; "
+                        "an ablation: use it with --name and its own --out)")
+    parser.add_argument("--name", default="",
+                        help="results as real_data_<dataset>_<name>.json")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: tables, plot and JSON from the "
                         "runs already finished in --out")
@@ -227,6 +233,11 @@ def settings_from_args(parser, args):
         calibration_batches=tiny.get("calibration_batches", 20),
     )
     settings["queue_size"] = queue_size(max_examples, batch)
+    # Only when given: the settings pinned by earlier runs stay valid.
+    if args.override:
+        settings["extra_overrides"] = list(args.override)
+    if args.name:
+        settings["name"] = args.name
     return settings
 
 
@@ -342,7 +353,7 @@ def planned_runs(settings, variants):
     if "us3l" in variants:
         widths = {"min": min(s["us3l_widths"]), "max": max(s["us3l_widths"]),
                   "divisor": US3L_DIVISOR, "stat_widths": s["us3l_widths"]}
-        options = dict(num_widths=4, temperature=0.5, momentum=0.99,
+        options = dict(num_widths=3, temperature=0.5, momentum=0.99,
                        # 4x the backbone's 8*base features, as US3L's 2048
                        # hidden units are for ResNet-18's 512.
                        projection_dim=256, hidden_dim=4 * 8 * base,
@@ -473,7 +484,8 @@ def run_one(name, overrides, settings, out, timings):
         return previous
     config = load_config(None, [f"name={name}", f"output_dir={run.path}",
                                 *common_overrides(settings, out),
-                                *overrides])
+                                *overrides,
+                                *settings.get("extra_overrides", [])])
     log = _logger(name)
     entry = timings.entry(name)
     entry["invocations"] += 1
@@ -807,6 +819,8 @@ def report(settings, out):
         print(f"no finished runs in {out} yet")
         return
     name = f"real_data_{settings['dataset']}"
+    if settings.get("name"):
+        name += f"_{settings['name']}"
     machine = _common.machine()
     text = markdown(found, settings, machine)
     payload = dict(machine=machine, settings=settings, variants=found,
