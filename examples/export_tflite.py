@@ -89,8 +89,10 @@ def pretrained_backbone(args, x_train):
         "small", image_size=args.image_size, flip_probability=0.0,
         blur_probability=0.0)
     pairs = data.view_pairs(train, augment, batch_size=128, seed=0)
+    # The quick start's head: sized to the small backbone's features.
     model = keras_slim.methods.SlimCLR(backbone, base="simclr",
-                                       temperature=0.2)
+                                       temperature=0.2,
+                                       hidden_dim=backbone.feature_dim())
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     model.fit(pairs, epochs=40, verbose=0,
               steps_per_epoch=data.steps_per_epoch(train, 128),

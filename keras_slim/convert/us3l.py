@@ -172,6 +172,11 @@ def load_us3l(path, min_width=0.25, max_width=1.0, input_shape=(None, None, 3),
     >>> backbone = keras_slim.evaluation.with_stat_widths(backbone, [0.3])
     >>> keras_slim.evaluation.calibrate_batch_norm(backbone, train_images)
     >>> features = backbone.predict(test_images, width=0.3)
+    >>> model = keras_slim.convert.load_us3l("checkpoint.pth.tar",
+    ...                                      as_method=True, total_steps=1000)
+    >>> model.base  # read from the file (SimCLR_Momentum)
+    'simclr'
+    >>> widths = model.sampled_widths(999)  # [1.0, a drawn width, 0.25]
 
     References:
         - [Cao et al., Three Guidelines You Should Know for Universally

@@ -118,16 +118,41 @@ def grey(images):
     return tf.tensordot(images, tf.constant(_LUMA), axes=[[3], [0]])[..., None]
 
 
-def color_jitter(images, seed, brightness, contrast, saturation, hue):
-    """torchvision-style jitter in fixed order, factors drawn per image.
+def color_jitter(images, seed, brightness, contrast, saturation, hue,
+                 random_order=True):
+    """torchvision's `ColorJitter`, factors and order drawn per image.
 
     Brightness, contrast and saturation multiply by a factor in
     `[max(0, 1 - s), 1 + s]` (contrast around the image's mean luma,
     saturation around each pixel's luma); hue shifts by `[-hue, hue]` of the
-    colour circle. Saturation and hue need RGB and are skipped on grey
-    images. Values stay in [0, 1].
+    colour circle. With `random_order` each image applies the four in its
+    own random order (torchvision's `randperm`; vectorized: at each of the
+    four stages every adjustment is computed for the batch and each image
+    keeps its own); otherwise in the fixed order above. Saturation and hue
+    need RGB and are skipped on grey images. Values stay in [0, 1].
     """
     seeds = tf.random.experimental.stateless_split(seed, 4)
+    adjustments = _jitter_adjustments(images, seeds, brightness, contrast,
+                                      saturation, hue)
+    x = images
+    if not random_order or len(adjustments) < 2:
+        for adjust in adjustments:
+            x = adjust(x)
+        return x
+    count = len(adjustments)
+    # A seed of its own: the factors stay those of the fixed order.
+    order_seed = tf.random.experimental.stateless_fold_in(seed, 4)
+    scores = uniform(order_seed, [tf.shape(images)[0], count], 0.0, 1.0)
+    order = tf.argsort(scores, axis=1)  # per image: adjustment of each stage
+    for stage in range(count):
+        candidates = tf.stack([adjust(x) for adjust in adjustments], axis=1)
+        x = tf.gather(candidates, order[:, stage], axis=1, batch_dims=1)
+    return x
+
+
+def _jitter_adjustments(images, seeds, brightness, contrast, saturation, hue):
+    """The enabled adjustments as functions of the current images, with
+    their factors drawn once per image (as torchvision's `get_params`)."""
     batch = tf.shape(images)[0]
     rgb = images.shape[-1] == 3
 
@@ -135,22 +160,31 @@ def color_jitter(images, seed, brightness, contrast, saturation, hue):
         value = uniform(s, [batch], max(0.0, 1.0 - strength), 1.0 + strength)
         return value[:, None, None, None]
 
-    x = images
+    adjustments = []
     if brightness > 0:
-        x = tf.clip_by_value(x * factor(seeds[0], brightness), 0.0, 1.0)
+        f_brightness = factor(seeds[0], brightness)
+        adjustments.append(
+            lambda x: tf.clip_by_value(x * f_brightness, 0.0, 1.0))
     if contrast > 0:
-        mean = tf.reduce_mean(grey(x), axis=[1, 2, 3], keepdims=True)
-        x = _blend(x, mean, factor(seeds[1], contrast))
+        f_contrast = factor(seeds[1], contrast)
+        adjustments.append(lambda x: _blend(
+            x, tf.reduce_mean(grey(x), axis=[1, 2, 3], keepdims=True),
+            f_contrast))
     if saturation > 0 and rgb:
-        x = _blend(x, grey(x), factor(seeds[2], saturation))
+        f_saturation = factor(seeds[2], saturation)
+        adjustments.append(lambda x: _blend(x, grey(x), f_saturation))
     if hue > 0 and rgb:
         shift = uniform(seeds[3], [batch], -hue, hue)[:, None, None]
-        hsv = tf.image.rgb_to_hsv(x)
-        hues = tf.math.floormod(hsv[..., 0] + shift, 1.0)
-        x = tf.image.hsv_to_rgb(tf.stack([hues, hsv[..., 1], hsv[..., 2]],
-                                         axis=-1))
-        x = tf.clip_by_value(x, 0.0, 1.0)
-    return x
+        adjustments.append(lambda x: _shift_hue(x, shift))
+    return adjustments
+
+
+def _shift_hue(x, shift):
+    hsv = tf.image.rgb_to_hsv(x)
+    hues = tf.math.floormod(hsv[..., 0] + shift, 1.0)
+    x = tf.image.hsv_to_rgb(tf.stack([hues, hsv[..., 1], hsv[..., 2]],
+                                     axis=-1))
+    return tf.clip_by_value(x, 0.0, 1.0)
 
 
 def _blend(images, anchor, factor):

@@ -39,8 +39,10 @@ class TwoViewAugmentation:
        `crop_ratio`, `crop_attempts` tries, then a central crop), resized to
        `image_size`, and a horizontal flip with `flip_probability`;
     2. colour jitter with `jitter_probability`: brightness, contrast,
-       saturation, hue (in that order; factors in `[1 - s, 1 + s]`, hue shift
-       in `[-hue, hue]`);
+       saturation, hue (factors in `[1 - s, 1 + s]`, hue shift in
+       `[-hue, hue]`), in a random order per image as torchvision's
+       `ColorJitter` (the official recipes' transform), or in that fixed
+       order with `jitter_order="fixed"`;
     3. grayscale with `grayscale_probability`;
     4. Gaussian blur with `blur_probability`, sigma uniform in `blur_sigma`,
        an odd kernel of about `blur_kernel_fraction` of the image side;
@@ -83,6 +85,8 @@ class TwoViewAugmentation:
         saturation: float >= 0, saturation jitter strength.
         hue: float in [0, 0.5], hue jitter strength.
         jitter_probability: float, probability of the colour jitter.
+        jitter_order: `"random"` (torchvision, official) or `"fixed"`
+            (keras_slim before 2026-12; about 4x cheaper jitter).
         grayscale_probability: float, probability of grayscale.
         blur_probability: float or `(view1, view2)`.
         blur_sigma: `(low, high)` sigma of the blur, in pixels.
@@ -119,6 +123,7 @@ class TwoViewAugmentation:
         saturation=0.4,
         hue=0.1,
         jitter_probability=0.8,
+        jitter_order="random",
         grayscale_probability=0.2,
         blur_probability=0.5,
         blur_sigma=(0.1, 2.0),
@@ -141,6 +146,10 @@ class TwoViewAugmentation:
         self.hue = _strength("hue", hue, high=0.5)
         self.jitter_probability = _probability("jitter_probability",
                                                jitter_probability)
+        if jitter_order not in ("random", "fixed"):
+            raise ValueError(f"`jitter_order` must be 'random' or 'fixed', "
+                             f"got {jitter_order!r}.")
+        self.jitter_order = jitter_order
         self.grayscale_probability = _probability("grayscale_probability",
                                                   grayscale_probability)
         self.blur_probability = _per_view("blur_probability",
@@ -210,9 +219,9 @@ class TwoViewAugmentation:
             x = x / 255.0
         x = tf.clip_by_value(x, 0.0, 1.0)
         if self.jitter_probability > 0 and self._jitters():
-            jittered = ops.color_jitter(x, seeds[2], self.brightness,
-                                        self.contrast, self.saturation,
-                                        self.hue)
+            jittered = ops.color_jitter(
+                x, seeds[2], self.brightness, self.contrast, self.saturation,
+                self.hue, random_order=self.jitter_order == "random")
             x = ops.select(ops.coin(seeds[3], batch, self.jitter_probability),
                            jittered, x)
         if self.grayscale_probability > 0 and x.shape[-1] == 3:
@@ -247,6 +256,7 @@ class TwoViewAugmentation:
             "saturation": self.saturation,
             "hue": self.hue,
             "jitter_probability": self.jitter_probability,
+            "jitter_order": self.jitter_order,
             "grayscale_probability": self.grayscale_probability,
             "blur_probability": list(self.blur_probability),
             "blur_sigma": list(self.blur_sigma),

@@ -12,13 +12,16 @@ from keras_slim.methods._shuffle_bn import shuffled_keys
 from keras_slim.methods.slim_ssl import SlimSSL
 
 # Paper defaults per base method (SlimCLR's released scripts, RESEARCH.md).
+# hidden: the heads' full-width hidden size; None is the backbone's feature
+# size (MoCo v2's head, s_resnet.py `mocov2_slim`), else params.py's fixed
+# --simclr_mlp_dim 2048 / --moco_mlp_dim 4096.
 _BASES = {
     "mocov2": dict(temperature=0.2, distill_temperature=5.0,
-                   projection_dim=128, hidden_factor=1, momentum=0.999),
+                   projection_dim=128, hidden=None, momentum=0.999),
     "simclr": dict(temperature=0.1, distill_temperature=5.0,
-                   projection_dim=128, hidden_factor=1, momentum=None),
+                   projection_dim=128, hidden=2048, momentum=None),
     "mocov3": dict(temperature=1.0, distill_temperature=1.0,
-                   projection_dim=256, hidden_factor=2, momentum=0.99),
+                   projection_dim=256, hidden=4096, momentum=0.99),
 }
 
 
@@ -63,13 +66,16 @@ class SlimCLR(SlimSSL):
       full width, a queue of `queue_size` full-width keys; head
       `Dense(f w) - ReLU - Dense(128)`; tau 0.2, T 5, momentum 0.999.
     * `"simclr"`: NT-Xent with negatives from every replica; head
-      `Dense(f w) - BN - ReLU - Dense(128) - BN`; tau 0.1, T 5.
-    * `"mocov3"`: symmetric, projector `Dense(2f w) - BN - ReLU - Dense(256)
-      - BN(no affine)`, predictor `Dense(2f w) - BN - ReLU - Dense(256)`,
+      `Dense(2048 w) - BN - ReLU - Dense(128) - BN`; tau 0.1, T 5.
+    * `"mocov3"`: symmetric, projector `Dense(4096 w) - BN - ReLU -
+      Dense(256) - BN(no affine)`, predictor `Dense(4096 w) - BN - ReLU -
+      Dense(256)`,
       keys from a momentum encoder (momentum 0.99 -> 1, cosine over
       `momentum_total_steps`), negatives from every replica; tau 1.0, T 1.
 
-    `f` is the backbone's full feature size; every BN is switchable.
+    `f` is the backbone's full feature size; the SimCLR and MoCo v3 hidden
+    sizes are the official fixed 2048 and 4096 (`params.py`; `f` and `2 f`
+    for ResNet-50, larger than a small backbone's); every BN is switchable.
 
     Small-model options (Shi et al., AAAI 2022): a wider head
     (`hidden_dim=2 * f`), `temperature=0.1`, and the `small` augmentation
@@ -85,7 +91,7 @@ class SlimCLR(SlimSSL):
         slow_start_steps: steps during which only the full width trains.
         projection_dim: embedding size (default: base's, 128 or 256).
         hidden_dim: hidden size of the heads at full width (default: `f` for
-            MoCo v2/SimCLR, `2 f` for MoCo v3).
+            MoCo v2, 2048 for SimCLR, 4096 for MoCo v3, as officially).
         queue_size: MoCo v2 queue length (a multiple of the global batch).
         momentum: EMA momentum of the key encoder (default: base's).
         momentum_total_steps: MoCo v3's cosine momentum schedule length
@@ -191,7 +197,7 @@ class SlimCLR(SlimSSL):
         self.slow_start_steps = int(slow_start_steps)
         self.projection_dim = int(projection_dim or defaults["projection_dim"])
         feature_dim = backbone.feature_dim()
-        self.hidden_dim = int(hidden_dim or defaults["hidden_factor"] * feature_dim)
+        self.hidden_dim = int(hidden_dim or defaults["hidden"] or feature_dim)
         self.queue_size = int(queue_size)
         self.momentum = float(
             momentum if momentum is not None else (defaults["momentum"] or 0.0)

@@ -15,6 +15,9 @@ from keras_slim.width import width_name
 
 _BASES = ("simclr", "byol", "simsiam")
 _SAMPLING = ("uniform", "distinct")
+# SSL.SETTING.DIM of configs/cifar/us_resnet18_{simclr_featdistill,byol,
+# simsiam}_cifar.yaml.
+_PROJECTION_DIMS = {"simclr": 256, "byol": 2048, "simsiam": 2048}
 # Which hidden linear layers of the official projectors have a bias (their
 # first is the ResNet's `fc`, a biased nn.Linear; a BN follows each).
 _PROJECTOR_BIASES = {"simclr": (True, True, False),
@@ -93,7 +96,10 @@ class US3L(SlimSSL):
             constant alpha 0.05).
         temperature: NT-Xent temperature of the `"simclr"` base.
         momentum: EMA momentum of the teacher.
-        projection_dim, hidden_dim: head sizes (US3L CIFAR: 256, 2048).
+        projection_dim: embedding size (default: the official CIFAR configs'
+            `SSL.SETTING.DIM`, 256 for `"simclr"`, 2048 for `"byol"` and
+            `"simsiam"`).
+        hidden_dim: hidden size of the heads (official 2048).
         group_lambda: strength of the group regularization (5e-5 for
             ResNet-18); 0 disables it.
         group_alpha: final alpha of the group regularization.
@@ -133,7 +139,7 @@ class US3L(SlimSSL):
         total_steps=0,
         temperature=0.5,
         momentum=0.99,
-        projection_dim=256,
+        projection_dim=None,
         hidden_dim=2048,
         group_lambda=5e-5,
         group_alpha=0.05,
@@ -166,7 +172,7 @@ class US3L(SlimSSL):
         self.total_steps = int(total_steps)
         self.temperature = float(temperature)
         self.momentum = float(momentum)
-        self.projection_dim = int(projection_dim)
+        self.projection_dim = int(projection_dim or _PROJECTION_DIMS[base])
         self.hidden_dim = int(hidden_dim)
         self.group_lambda = float(group_lambda)
         self.group_alpha = float(group_alpha)

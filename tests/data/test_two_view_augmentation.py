@@ -124,6 +124,30 @@ def test_full_jitter_changes_colours_and_keeps_grey_inputs_grey():
     assert np.abs(grey_out - grey / 255.0).mean() > 0.01
 
 
+def test_jitter_runs_in_a_random_order_per_image_with_the_same_factors():
+    """torchvision's ColorJitter: one permutation of the adjustments per
+    image; `jitter_order="fixed"` keeps brightness -> contrast -> ..."""
+    x = tf.constant(images(batch=32), tf.float32) / 255.0
+    seed = tf.constant([5, 9])
+    strengths = dict(brightness=0.8, contrast=0.8, saturation=0.0, hue=0.0)
+    brighten, contrast = _augment_ops._jitter_adjustments(
+        x, tf.random.experimental.stateless_split(seed, 4), **strengths)
+    in_order = contrast(brighten(x)).numpy()
+    reverse = brighten(contrast(x)).numpy()
+    fixed = _augment_ops.color_jitter(x, seed, random_order=False,
+                                      **strengths).numpy()
+    np.testing.assert_allclose(fixed, in_order, atol=1e-6)
+    mixed = _augment_ops.color_jitter(x, seed, **strengths).numpy()
+    first = np.all(np.isclose(mixed, in_order, atol=1e-6), axis=(1, 2, 3))
+    second = np.all(np.isclose(mixed, reverse, atol=1e-6), axis=(1, 2, 3))
+    differs = ~np.all(np.isclose(in_order, reverse, atol=1e-6), axis=(1, 2, 3))
+    assert np.all(first | second)
+    assert (first & differs).sum() >= 8 and (second & differs).sum() >= 8
+    with pytest.raises(ValueError, match="jitter_order"):
+        TwoViewAugmentation(8, jitter_order="shuffled")
+    assert TwoViewAugmentation(8).get_config()["jitter_order"] == "random"
+
+
 def test_hue_shift_keeps_luma_range_and_changes_hue():
     x = images()
     out = views(x, **dict(IDENTITY, jitter_probability=1.0, brightness=0.0,
