@@ -119,7 +119,7 @@ def width_range(args):
                              stat_widths=stat_widths)
 
 
-def build_model(args, channels, steps):
+def build_model(args, channels, steps, steps_per_epoch):
     """A range backbone inside US3L, compiled without weight decay."""
     backbone = keras_slim.backbones.SlimResNet(
         depth=18, stem="cifar", base_width=args.base_width,
@@ -130,11 +130,14 @@ def build_model(args, channels, steps):
         # The length of training sets the 4 phases of the dynamic range and
         # the ramp of the group regularization; 0 switches both off.
         total_steps=0 if args.static_range else steps,
+        # As the official loop: phases, ramp and rate move once per epoch.
+        steps_per_epoch=steps_per_epoch,
         hidden_dim=args.hidden_dim, projection_dim=args.projection_dim,
         seed=args.seed)
     # Group regularization (inside US3L) replaces weight decay.
     model.compile(optimizer=keras.optimizers.SGD(
-        optimizers.WarmupCosine(peak=args.learning_rate, total_steps=steps),
+        optimizers.WarmupCosine(peak=args.learning_rate, total_steps=steps,
+                                steps_per_epoch=steps_per_epoch),
         momentum=0.9))
     return model
 
@@ -163,7 +166,7 @@ def main(argv=None):
     per_epoch = data.steps_per_epoch(train_data, args.batch_size)
     try:
         model = build_model(args, train_data.image_shape[-1],
-                            per_epoch * args.epochs)
+                            per_epoch * args.epochs, per_epoch)
     except ValueError as error:  # a bad range, grid or sandwich size
         raise SystemExit(f"error: {error}")
     pairs = data.view_pairs(train_data, augmentation, args.batch_size,
