@@ -144,9 +144,31 @@ def color_jitter(images, seed, brightness, contrast, saturation, hue,
     order_seed = tf.random.experimental.stateless_fold_in(seed, 4)
     scores = uniform(order_seed, [tf.shape(images)[0], count], 0.0, 1.0)
     order = tf.argsort(scores, axis=1)  # per image: adjustment of each stage
-    for stage in range(count):
-        candidates = tf.stack([adjust(x) for adjust in adjustments], axis=1)
-        x = tf.gather(candidates, order[:, stage], axis=1, batch_dims=1)
+    if not (hue > 0 and images.shape[-1] == 3):
+        return _run_stages(x, adjustments, order, tf.ones_like(order, bool))
+    # The hue shift (an HSV round trip) costs more than the three blends:
+    # run it once for the batch, between each image's blends before and
+    # after it in its order.
+    blends, last = adjustments[:-1], len(adjustments) - 1
+    stage = tf.range(count)[None, :]
+    hue_stage = tf.argmax(tf.cast(order == last, tf.int32), axis=1,
+                          output_type=tf.int32)[:, None]
+    x = _run_stages(x, blends, order, stage < hue_stage)
+    x = adjustments[-1](x)
+    return _run_stages(x, blends, order, stage > hue_stage)
+
+
+def _run_stages(x, adjustments, order, active):
+    """Stage by stage, each image applies `adjustments[order[i, stage]]`
+    where `active[i, stage]` (and no other index is out of range), else
+    keeps its value (every candidate is computed for the whole batch)."""
+    keep = len(adjustments)
+    for stage in range(order.shape[1]):
+        pick = order[:, stage]
+        pick = tf.where(active[:, stage] & (pick < keep), pick, keep)
+        candidates = tf.stack([adjust(x) for adjust in adjustments] + [x],
+                              axis=1)
+        x = tf.gather(candidates, pick, axis=1, batch_dims=1)
     return x
 
 

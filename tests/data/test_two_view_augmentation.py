@@ -148,6 +148,26 @@ def test_jitter_runs_in_a_random_order_per_image_with_the_same_factors():
     assert TwoViewAugmentation(8).get_config()["jitter_order"] == "random"
 
 
+def test_random_order_with_hue_composes_each_images_own_permutation():
+    # The hue shift runs once for the batch, between each image's blends:
+    # the same as applying the four adjustments in the image's order.
+    x = tf.constant(images(batch=8), tf.float32) / 255.0
+    seed = tf.constant([2, 4])
+    strengths = dict(brightness=0.6, contrast=0.6, saturation=0.6, hue=0.2)
+    adjustments = _augment_ops._jitter_adjustments(
+        x, tf.random.experimental.stateless_split(seed, 4), **strengths)
+    scores = _augment_ops.uniform(
+        tf.random.experimental.stateless_fold_in(seed, 4), [8, 4], 0.0, 1.0)
+    orders = np.argsort(scores.numpy(), axis=1, kind="stable")
+    out = _augment_ops.color_jitter(x, seed, **strengths).numpy()
+    for i, order in enumerate(orders):
+        y = x
+        for index in order:
+            y = adjustments[index](y)
+        np.testing.assert_allclose(out[i], y[i].numpy(), atol=1e-5)
+    assert len({tuple(o) for o in orders}) > 1
+
+
 def test_hue_shift_keeps_luma_range_and_changes_hue():
     x = images()
     out = views(x, **dict(IDENTITY, jitter_probability=1.0, brightness=0.0,
