@@ -80,6 +80,32 @@ def test_choices_and_cross_field_rules():
     with pytest.raises(ConfigError) as info:
         load_config(None)
     assert "augmentation.crop_size" in dict(info.value.problems)
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["method.slow_start=0.5", "data.image_size=16",
+                           "train.learning_rate_per=epoch"])
+    assert "per batch" in dict(info.value.problems)[
+        "train.learning_rate_per"]
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["method.name=us3l", "data.image_size=16",
+                           "backbone.widths={min: 0.25, max: 1.0}",
+                           "method.options={steps_per_epoch: 3}"])
+    assert "set by the run" in dict(info.value.problems)[
+        "method.options.steps_per_epoch"]
+
+
+def test_learning_rate_per_epoch_follows_the_recipe():
+    from keras_slim.runs.builders import build_optimizer
+
+    us3l = load_config(None, ["method.name=us3l", "data.image_size=16",
+                              "backbone.widths={min: 0.25, max: 1.0}",
+                              "train.epochs=4"])
+    schedule = build_optimizer(us3l, steps_per_epoch=5)._learning_rate
+    assert schedule.steps_per_epoch == 5  # auto: US3L's official epochs
+    assert float(schedule(5)) == float(schedule(9)) > float(schedule(10))
+    slimclr = load_config(None, ["data.image_size=16", "train.epochs=4"])
+    assert build_optimizer(slimclr, 5)._learning_rate.steps_per_epoch is None
+    batch = dict(us3l, train=dict(us3l["train"], learning_rate_per="batch"))
+    assert build_optimizer(batch, 5)._learning_rate.steps_per_epoch is None
 
 
 def test_range_widths_and_eval_widths_are_checked():

@@ -14,22 +14,23 @@ bias (BYOL), no teacher and `fc.7` (SimSiam).
 
 from keras_slim.convert._state import ConversionError
 from keras_slim.convert._state import assign_dense
+# us3l.py imports this module only inside load_us3l: no import cycle.
+from keras_slim.convert.us3l import _assign_affine
+from keras_slim.convert.us3l import _assign_backbone
+from keras_slim.convert.us3l import _layers
 
 # Options the file decides; a caller may not pass them.
 _FROM_FILE = ("base", "projection_dim", "hidden_dim", "projector_layers",
               "projector_biases")
 
 
-def us3l_method(state, backbone, layers, assign_backbone, method_options):
+def us3l_method(state, backbone, method_options):
     """The `US3L` recipe around `backbone` with the file's heads and teacher.
 
     Args:
         state: the file's `StateDict` (no `module.` prefix), the backbone at
             `encoder_q.`.
         backbone: the converted online backbone.
-        layers: `layers(backbone)` yields the conv/BN pairs and their keys.
-        assign_backbone: `assign_backbone(backbone, encoder_state)` copies
-            a ResNet's weights (used for the teacher).
         method_options: other `US3L` arguments.
     """
     from keras_slim.methods import US3L
@@ -59,12 +60,12 @@ def us3l_method(state, backbone, layers, assign_backbone, method_options):
     if base == "byol":
         _assign_predictor(model.predictor, state, "predictor")
     teacher = state.scope("encoder_k.")
-    for (conv, _), _, _ in layers(model.teacher_backbone):
+    for (conv, _), _, _ in _layers(model.teacher_backbone):
         if not teacher.has(f"{conv}.weight"):
             raise ConversionError(
                 f"{state.path}: the teacher 'encoder_k.' lacks "
                 f"'{conv}.weight' that 'encoder_q.' has: incomplete file.")
-    assign_backbone(model.teacher_backbone, teacher)
+    _assign_backbone(model.teacher_backbone, teacher)
     _assign_projector(model.teacher_projector, teacher)
     return model
 
@@ -117,10 +118,3 @@ def _assign_predictor(head, state, key):
     _assign_affine(head.norms[0], state, f"{key}.1")
     assign_dense(second, state, f"{key}.3")
 
-
-def _assign_affine(norm, state, key):
-    """A BatchNorm1d's affine; its running statistics are not kept: the
-    range recipe's BNs train on batch statistics and are calibrated."""
-    channels = norm.gamma.shape[0]
-    norm.gamma.assign(state.array(f"{key}.weight", (channels,)))
-    norm.beta.assign(state.array(f"{key}.bias", (channels,)))

@@ -254,8 +254,7 @@ def load_us3l(path, min_width=0.25, max_width=1.0, input_shape=(None, None, 3),
     if as_method:
         from keras_slim.convert._us3l_method import us3l_method
 
-        return us3l_method(state, backbone, _layers, _assign_backbone,
-                           method_options)
+        return us3l_method(state, backbone, method_options)
     return backbone
 
 

@@ -126,9 +126,10 @@ def color_jitter(images, seed, brightness, contrast, saturation, hue,
     `[max(0, 1 - s), 1 + s]` (contrast around the image's mean luma,
     saturation around each pixel's luma); hue shifts by `[-hue, hue]` of the
     colour circle. With `random_order` each image applies the four in its
-    own random order (torchvision's `randperm`; vectorized: at each of the
-    four stages every adjustment is computed for the batch and each image
-    keeps its own); otherwise in the fixed order above. Saturation and hue
+    own random order (torchvision's `randperm`; vectorized: at each stage
+    every blend is computed for the batch and each image keeps its own, the
+    hue shift runs once, between each image's blends before and after it);
+    otherwise in the fixed order above. Saturation and hue
     need RGB and are skipped on grey images. Values stay in [0, 1].
     """
     seeds = tf.random.experimental.stateless_split(seed, 4)
@@ -145,25 +146,28 @@ def color_jitter(images, seed, brightness, contrast, saturation, hue,
     scores = uniform(order_seed, [tf.shape(images)[0], count], 0.0, 1.0)
     order = tf.argsort(scores, axis=1)  # per image: adjustment of each stage
     if not (hue > 0 and images.shape[-1] == 3):
-        return _run_stages(x, adjustments, order, tf.ones_like(order, bool))
+        return _run_stages(x, adjustments, order, tf.ones_like(order, bool),
+                           range(count))
     # The hue shift (an HSV round trip) costs more than the three blends:
     # run it once for the batch, between each image's blends before and
-    # after it in its order.
-    blends, last = adjustments[:-1], len(adjustments) - 1
+    # after it in its order (hue is the last adjustment).
+    blends = adjustments[:-1]
     stage = tf.range(count)[None, :]
-    hue_stage = tf.argmax(tf.cast(order == last, tf.int32), axis=1,
+    hue_stage = tf.argmax(tf.cast(order == count - 1, tf.int32), axis=1,
                           output_type=tf.int32)[:, None]
-    x = _run_stages(x, blends, order, stage < hue_stage)
+    # No image has a blend before hue at the last stage, nor after it at
+    # the first.
+    x = _run_stages(x, blends, order, stage < hue_stage, range(count - 1))
     x = adjustments[-1](x)
-    return _run_stages(x, blends, order, stage > hue_stage)
+    return _run_stages(x, blends, order, stage > hue_stage, range(1, count))
 
 
-def _run_stages(x, adjustments, order, active):
-    """Stage by stage, each image applies `adjustments[order[i, stage]]`
-    where `active[i, stage]` (and no other index is out of range), else
-    keeps its value (every candidate is computed for the whole batch)."""
+def _run_stages(x, adjustments, order, active, stages):
+    """At each of `stages`, image i applies `adjustments[order[i, stage]]`
+    where `active[i, stage]` and that index is one of `adjustments`, and
+    keeps its value otherwise (each candidate computed for the batch)."""
     keep = len(adjustments)
-    for stage in range(order.shape[1]):
+    for stage in stages:
         pick = order[:, stage]
         pick = tf.where(active[:, stage] & (pick < keep), pick, keep)
         candidates = tf.stack([adjust(x) for adjust in adjustments] + [x],

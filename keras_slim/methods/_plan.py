@@ -87,10 +87,12 @@ def uniform_draws(seed, step, grid, lowest, draws):
     """Indices of `draws` widths drawn uniformly from `[lowest, grid[0]]`.
 
     US3L's official sampler (`random.uniform(min_width, max_width)`), each
-    draw rounded to the nearest width of the grid (static shapes: one
-    compiled branch per grid width). A draw may land on the largest or the
-    smallest width, as officially. Returns int32 grid indices, ascending
-    (widths descending).
+    draw rounded to the nearest width of the grid below the largest (static
+    shapes: one compiled branch per grid width). The largest is left out: a
+    continuous draw never equals it officially, and a slot at the largest
+    width would be trained as the teacher; draws next to it round to the
+    grid's second width. Returns int32 grid indices, ascending (widths
+    descending).
     """
     largest = float(grid[0])
     values = lowest + (largest - lowest) * tf.random.stateless_uniform(
@@ -100,7 +102,7 @@ def uniform_draws(seed, step, grid, lowest, draws):
     )
     candidates = tf.constant(grid, tf.float64)
     distance = tf.abs(values[:, None] - candidates[None, :])
-    outside = candidates < lowest - 1e-9
+    outside = (candidates < lowest - 1e-9) | (tf.range(len(grid)) == 0)
     distance = tf.where(outside[None, :], tf.constant(float("inf"),
                                                       tf.float64), distance)
     return tf.sort(tf.cast(tf.argmin(distance, axis=1), tf.int32))

@@ -48,8 +48,8 @@ class US3L(SlimSSL):
       `num_widths - 2` random widths, the smallest (the official 3: one
       random width). `sampling="uniform"` (official `workers/ssl.py`) draws
       each uniformly from the phase's range, rounded to the nearest width of
-      a `grid_step` grid (one compiled branch per grid width); it may repeat
-      the largest or the smallest, as officially. `"distinct"` draws distinct
+      a `grid_step` grid below the largest (one compiled branch per grid
+      width; a draw may repeat the smallest). `"distinct"` draws distinct
       grid widths strictly between them. (The official code duplicates the
       largest and smallest when more than 3 widths are asked for; keras_slim
       does not.) With `total_steps` the range widens in 4 equal phases (1.0

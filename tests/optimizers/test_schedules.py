@@ -161,12 +161,14 @@ def test_schedule_drives_an_optimizer():
     [
         WarmupCosine(peak=0.5, total_steps=30, warmup_steps=5,
                      warmup_start=0.05, end=0.01, name="wc"),
+        WarmupCosine(peak=0.5, total_steps=30, warmup_steps=5,
+                     steps_per_epoch=5, name="per_epoch"),
         SlowStartCosine(peak=0.5, total_steps=30, slow_start_steps=12,
                         warmup_steps=3, restart_peak=0.25,
                         restart_warmup_steps=2, warmup_start=0.1,
                         slow_start_end=0.02, end=0.001, name="ssc"),
     ],
-    ids=["WarmupCosine", "SlowStartCosine"],
+    ids=["WarmupCosine", "WarmupCosine_per_epoch", "SlowStartCosine"],
 )
 def test_config_round_trip(schedule):
     config = schedule.get_config()
@@ -205,6 +207,10 @@ def test_slow_start_defaults_in_config():
         (dict(peak=1.0, total_steps=10.5), r"`total_steps` must be an int"),
         (dict(peak=1.0, total_steps="10"), r"`total_steps` must be an int"),
         (dict(peak="1", total_steps=10), r"`peak` must be a float"),
+        (dict(peak=1.0, total_steps=10, steps_per_epoch=0),
+         r"`steps_per_epoch` must be >= 1"),
+        (dict(peak=1.0, total_steps=10, steps_per_epoch=2.5),
+         r"`steps_per_epoch` must be an int"),
     ],
 )
 def test_warmup_cosine_bad_arguments(kwargs, message):
