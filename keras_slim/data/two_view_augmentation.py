@@ -86,7 +86,7 @@ class TwoViewAugmentation:
         hue: float in [0, 0.5], hue jitter strength.
         jitter_probability: float, probability of the colour jitter.
         jitter_order: `"random"` (torchvision, official) or `"fixed"`
-            (keras_slim before 2026-12; the jitter alone 2.8x cheaper,
+            (keras_slim before 2026-12; the jitter alone 2.3x cheaper,
             `benchmarks/bench_jitter.py`).
         grayscale_probability: float, probability of grayscale.
         blur_probability: float or `(view1, view2)`.
