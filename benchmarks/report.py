@@ -39,6 +39,10 @@ def ssl_sections():
                                               "ssl_step_*.json"))):
         with open(path) as f:
             result = json.load(f)
+        if "memory" in result and "repeats" not in result:
+            # `--memory` runs (ru_maxrss, the allocator's footprint,
+            # identical for every variant): no timing table to print.
+            continue
         print(f"#### {os.path.basename(path)[:-5]}: batch {result['batch']}, "
               f"median of {result['repeats']}")
         print(f"{result['date']}, commit {result['commit']}, "
@@ -54,8 +58,6 @@ def ssl_sections():
             print(f"| {row['method']} | {'on' if row['jit'] else 'off'} "
                   f"| {row['slim_s'] * 1e3:.0f} | {parts} | {total * 1e3:.0f} "
                   f"| {row['ratio']:.3f} |")
-        # The `--memory` figures (ru_maxrss) read the allocator's footprint,
-        # identical for every variant: not printed as a result.
         print()
 
 
