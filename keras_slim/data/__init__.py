@@ -15,11 +15,13 @@ from keras_slim.data.pipelines import labeled_batches
 from keras_slim.data.pipelines import steps_per_epoch
 from keras_slim.data.pipelines import view_pairs
 from keras_slim.data.streaming import stream
+from keras_slim.data.supervised_augmentation import SupervisedAugmentation
 from keras_slim.data.two_view_augmentation import TwoViewAugmentation
 
 __all__ = [
     "ImageData",
     "ImageFiles",
+    "SupervisedAugmentation",
     "TwoViewAugmentation",
     "labeled_batches",
     "load",

@@ -1,0 +1,372 @@
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_slim.evaluation.calibration import calibrate_batch_norm
+from keras_slim.evaluation.calibration import require_calibrated
+from keras_slim.layers import SlimDense
+from keras_slim.tasks import _sandwich
+from keras_slim.width import width_name
+
+# Raised in the graph by a label check; `fit` turns it into a ValueError.
+_BAD_LABEL = "A label is not a class index in [0, num_classes)"
+
+
+@keras.saving.register_keras_serializable(package="keras_slim")
+class SlimClassifier(keras.Model):
+    """A slimmable backbone and classifier: one `fit` fine-tunes every width.
+
+    Each training step runs, on one batch of `(images, labels)`, the widths of
+    the backbone's list (all of them) or of its range (the *sandwich rule*:
+    the largest, `num_random_widths` widths drawn from the range, the
+    smallest), largest first, and applies **one** optimizer update with the
+    sum of their gradients:
+
+    * the largest width learns from the labels: cross-entropy, with
+      `label_smoothing`;
+    * every other width learns by *in-place distillation*: cross-entropy
+      against the largest width's softmax of the same step, detached
+      (`inplace_distillation=True`, US-Nets' recipe), or from the labels like
+      the largest width (`False`, the slimmable networks' original recipe).
+
+    The classifier head is a `SlimDense` on the backbone's pooled features
+    with a fixed-size output (`num_classes` logits at every width). Losses are
+    summed over the examples and divided by the global batch size, so the
+    gradients are exact under any `tf.distribute` strategy.
+
+    Logged per width: `w0.5/loss` and `w0.5/top1` (top-1 against the labels,
+    distilled widths included), and the total `loss`; a range's sampled widths
+    log as `wmax`, `wrand1`, ..., `wmin`. `evaluate` reports the same per
+    width of the list, or per `stat_widths` of a range (calibrate first).
+
+    Args:
+        backbone: a `keras_slim.backbones.SlimBackbone` (pretrained or not).
+        num_classes: int >= 2, the number of classes.
+        inplace_distillation: bool, sub-widths learn from the largest width's
+            detached predictions (True) or from the labels (False).
+        label_smoothing: float in [0, 1), smoothing of the largest width's
+            (and, without distillation, every width's) one-hot targets.
+        num_random_widths: int >= 0, for a width range: widths drawn per step
+            between the largest and the smallest (US-Nets: 2).
+        grid_step: float > 0, for a width range: random widths are drawn
+            from the range's widths every `grid_step` (static shapes: each
+            grid width is one traced branch).
+        seed: int, seed of the width draws (stateless, one per step).
+        **kwargs: base `keras.Model` arguments.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.tasks import SlimClassifier
+
+    backbone = SlimResNet(depth=18, widths=[1.0, 0.5], base_width=8,
+                          stem="cifar", input_shape=(16, 16, 3))
+    classifier = SlimClassifier(backbone, num_classes=3)
+    classifier.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    x = np.random.default_rng(0).random((8, 16, 16, 3), "float32")
+    y = np.arange(8) % 3
+    history = classifier.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert "w0.5/top1" in history.history
+    logits = classifier.predict(x, width=0.5, verbose=0)
+    assert logits.shape == (8, 3)
+    ```
+
+    References:
+        - [Yu et al., Slimmable Neural Networks, ICLR 2019](https://arxiv.org/abs/1812.08928)
+        - [Yu & Huang, Universally Slimmable Networks and Improved Training
+          Techniques, ICCV 2019](https://arxiv.org/abs/1903.05134)
+    """
+
+    def __init__(self, backbone, num_classes, inplace_distillation=True,
+                 label_smoothing=0.0, num_random_widths=2, grid_step=0.05,
+                 seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.num_classes = _int_at_least("num_classes", num_classes, 2)
+        self.inplace_distillation = bool(inplace_distillation)
+        if not 0.0 <= float(label_smoothing) < 1.0:
+            raise ValueError(f"`label_smoothing` must be in [0, 1), got "
+                             f"{label_smoothing!r}.")
+        self.label_smoothing = float(label_smoothing)
+        self.num_random_widths = _int_at_least(
+            "num_random_widths", num_random_widths, 0)
+        self.grid_step = float(grid_step)
+        self.seed = int(seed)
+        self.plan = _sandwich.plan(backbone.widths, self.num_random_widths,
+                                   self.grid_step)
+        self.step_counter = keras.Variable(
+            0, dtype="int64", trainable=False, name="step_counter",
+            aggregation="only_first_replica")
+        backbone.build((None, *backbone.image_shape))
+        features = backbone.feature_dim()
+        self.head = SlimDense(self.num_classes, widths=backbone.widths,
+                              slice_output=False, input_channels=features,
+                              name="classifier")
+        self.head.build((None, features))
+        _check_head_matches(backbone, self.head, self.plan)
+        self._trackers = {}
+        # Untracked: a view refers back to this model (no tracking cycle).
+        self.__dict__["_width_views"] = {}
+        self.built = True
+
+    # ------------------------------------------------------------ inference
+    def call(self, inputs, width=None, training=False):
+        """Logits at `width` (default: the largest)."""
+        features = self.backbone(inputs, width=width, training=training)
+        return ops.cast(self.head(features, width=width), "float32")
+
+    def at_width(self, width):
+        """A Keras model computing the logits at `width`, sharing weights.
+
+        Each width has its own model, so its own compiled `predict_function`:
+        switching widths never reuses a stale trace.
+        """
+        width = self.backbone.widths.validate(width)
+        if width not in self._width_views:
+            self._width_views[width] = _ClassifierAtWidth(self, width)
+        return self._width_views[width]
+
+    def predict(self, x, width=None, **kwargs):
+        """Logits at `width` (default: the largest), as `keras.Model.predict`.
+
+        Raises:
+            ValueError: `width` is not one of the backbone's widths, or is an
+                uncalibrated width of a range (call `calibrate` first).
+        """
+        view = self.at_width(width)
+        require_calibrated(self.backbone, [view.width])
+        return view.predict(x, **kwargs)
+
+    def calibrate(self, images, widths=None, **kwargs):
+        """BatchNorm calibration of a width range (a no-op for a list).
+
+        The arguments are those of
+        `keras_slim.evaluation.calibrate_batch_norm`: training images,
+        `widths` (default: the range's `stat_widths`), `num_batches`, ...
+        """
+        return calibrate_batch_norm(self.backbone, images, widths=widths,
+                                    **kwargs)
+
+    def subnetwork(self, width=None, input_shape=None, name=None):
+        """A plain Keras model of standard layers: images to logits at `width`.
+
+        The backbone's `subnetwork(width)` followed by a `Dense` holding the
+        head's slice: what `keras_slim.export` converts to a per-width
+        classifier file.
+        """
+        width = self.backbone.widths.validate(width)
+        features = self.backbone.subnetwork(width, input_shape=input_shape)
+        dense = self.head.to_keras_layer(width, name="logits")
+        return keras.Model(features.input, dense(features.output),
+                           name=name or f"{self.name}_{width_name(width)}")
+
+    # ------------------------------------------------------------ training
+    def train_step(self, data):
+        images, labels = self._unpack(data)
+        targets = self._hard_targets(labels, self.label_smoothing)
+        draws = _sandwich.draws(self.plan, self.seed, self.step_counter)
+        variables = self.trainable_variables
+        total = [ops.zeros_like(v) for v in variables]
+        logs, teacher = {}, None
+        for slot in self.plan.slots:
+            images = _after(images, total)
+            grads, loss, logits = _sandwich.run_slot(
+                slot, draws, lambda w: self._width_gradients(
+                    w, images, targets, teacher, variables))
+            if teacher is None and self.inplace_distillation:
+                teacher = ops.stop_gradient(ops.softmax(logits))
+            total = [t + g for t, g in zip(total, grads)]
+            logs[slot.name] = (loss, logits)
+        self.optimizer.apply(total, variables)
+        with tf.control_dependencies(total):
+            self.step_counter.assign_add(1)
+        return self._record(logs, labels)
+
+    def test_step(self, data):
+        images, labels = self._unpack(data)
+        targets = self._hard_targets(labels, 0.0)
+        logs = {}
+        for width in self._evaluation_widths():
+            logits = self(images, width=width, training=False)
+            logs[width_name(width)] = (self._mean_loss(targets, logits),
+                                       logits)
+        return self._record(logs, labels)
+
+    def predict_step(self, data):
+        if isinstance(data, (tuple, list)):
+            data = data[0]
+        return self(data, training=False)
+
+    def evaluate(self, *args, **kwargs):
+        """`keras.Model.evaluate` at every width (a range: its stat widths)."""
+        require_calibrated(self.backbone, self._evaluation_widths())
+        return super().evaluate(*args, **kwargs)
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`; a label out of range stops it with a ValueError.
+
+        Raises:
+            ValueError: a label is not an integer class index in
+                `[0, num_classes)`.
+        """
+        try:
+            return super().fit(*args, **kwargs)
+        except tf.errors.InvalidArgumentError as error:
+            if _BAD_LABEL not in str(error):
+                raise
+            raise ValueError(
+                f"A label is not a class index in [0, {self.num_classes}) "
+                f"(num_classes={self.num_classes}). Check the label column, "
+                f"or build the classifier with the data's class count."
+            ) from None
+
+    def _width_gradients(self, width, images, targets, teacher, variables):
+        with tf.GradientTape() as tape:
+            logits = self(images, width=width, training=True)
+            soft = targets if teacher is None else teacher
+            loss = self._mean_loss(soft, logits)
+            scaled = (self.optimizer.scale_loss(loss)
+                      if hasattr(self.optimizer, "scale_loss") else loss)
+        grads = tape.gradient(scaled, variables)
+        grads = [ops.zeros_like(v) if g is None else ops.convert_to_tensor(g)
+                 for g, v in zip(grads, variables)]
+        return grads, loss, logits
+
+    def _mean_loss(self, targets, logits):
+        """Cross-entropy summed over examples / the global batch size."""
+        per_example = -ops.sum(targets * ops.log_softmax(logits), axis=-1)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        count = ops.cast(ops.shape(per_example)[0] * replicas, "float32")
+        return ops.sum(per_example) / count
+
+    def _hard_targets(self, labels, smoothing):
+        if labels.dtype.is_floating:
+            targets = ops.cast(labels, "float32")
+        else:
+            labels = ops.cast(labels, "int32")
+            check = tf.debugging.assert_less(
+                labels, self.num_classes, message=_BAD_LABEL)
+            check_low = tf.debugging.assert_non_negative(
+                labels, message=_BAD_LABEL)
+            with tf.control_dependencies([check, check_low]):
+                targets = ops.one_hot(tf.identity(labels), self.num_classes)
+        if smoothing:
+            targets = targets * (1.0 - smoothing) + smoothing / self.num_classes
+        return targets
+
+    def _unpack(self, data):
+        if not isinstance(data, (tuple, list)) or len(data) < 2 \
+                or data[1] is None:
+            raise ValueError(
+                "SlimClassifier trains on (images, labels) batches: call "
+                "fit(images, labels) or fit on a dataset of (images, labels)."
+            )
+        images, labels = data[0], data[1]
+        if len(labels.shape) == 2 and labels.shape[-1] == 1:
+            labels = ops.squeeze(labels, axis=-1)
+        if len(labels.shape) == 2 and labels.shape[-1] != self.num_classes:
+            raise ValueError(
+                f"One-hot labels must have num_classes={self.num_classes} "
+                f"columns, got shape {tuple(labels.shape)}: the classifier "
+                f"was built for another class count.")
+        if len(labels.shape) == 2 and not labels.dtype.is_floating:
+            raise ValueError(
+                f"Labels of shape {tuple(labels.shape)} must be float one-hot "
+                f"rows, or give integer class indices of shape (batch,).")
+        if len(labels.shape) not in (1, 2):
+            raise ValueError(
+                f"Labels must be class indices (batch,) or one-hot rows "
+                f"(batch, {self.num_classes}), got shape "
+                f"{tuple(labels.shape)}.")
+        return images, labels
+
+    def _evaluation_widths(self):
+        widths = self.backbone.widths
+        return list(widths.stat_widths if widths.is_range else widths)
+
+    def _record(self, logs, labels):
+        """Updates and returns the step's metrics: total, per-width loss, top-1."""
+        if labels.dtype.is_floating:
+            labels = ops.argmax(labels, axis=-1)
+        labels = ops.cast(labels, "int32")
+        total = ops.sum(ops.stack([loss for loss, _ in logs.values()]))
+        values = {"loss": total}
+        for name, (loss, logits) in logs.items():
+            values[f"{name}/loss"] = loss
+            values[f"{name}/top1"] = ops.cast(
+                ops.argmax(logits, axis=-1) == labels, "float32")
+        results = {}
+        for key, value in values.items():
+            tracker = self._metric(key)
+            tracker.update_state(value)
+            results[key] = tracker.result()
+        return results
+
+    def _metric(self, key):
+        if key not in self._trackers:
+            self._trackers[key] = keras.metrics.Mean(name=key)
+        return self._trackers[key]
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    # ------------------------------------------------------------ config
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "num_classes": self.num_classes,
+            "inplace_distillation": self.inplace_distillation,
+            "label_smoothing": self.label_smoothing,
+            "num_random_widths": self.num_random_widths,
+            "grid_step": self.grid_step,
+            "seed": self.seed,
+        })
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(
+            config["backbone"])
+        return cls(**config)
+
+
+class _ClassifierAtWidth(keras.Model):
+    """Runs a classifier at one fixed width; owns no weights of its own."""
+
+    def __init__(self, classifier, width):
+        super().__init__(name=f"{classifier.name}_{width_name(width)}_view")
+        self.classifier = classifier
+        self.width = width
+        self.built = True
+
+    def call(self, inputs, training=False):
+        return self.classifier(inputs, width=self.width, training=training)
+
+
+def _after(images, grads):
+    """Orders the next width after the previous one's gradients (memory)."""
+    with tf.control_dependencies(grads):
+        return tf.identity(images)
+
+
+def _int_at_least(name, value, low):
+    if isinstance(value, bool) or int(value) != value or value < low:
+        raise ValueError(f"`{name}` must be an int >= {low}, got {value!r}.")
+    return int(value)
+
+
+def _check_head_matches(backbone, head, plan):
+    for width in plan.all_widths():
+        if backbone.feature_dim(width) != head.input_channels_at(width):
+            raise ValueError(
+                f"At width {width:g} the backbone's features have "
+                f"{backbone.feature_dim(width)} channels but a slimmable "
+                f"head slices {head.input_channels_at(width)}: this backbone's "
+                f"channel rounding does not follow its width. Choose a "
+                f"`grid_step` whose widths round alike, or a width list.")
