@@ -102,6 +102,9 @@ class _ProfileRunner:
     def normalize(self, shape, mean, std):
         return shape
 
+    def stage(self, shape, stride):
+        return shape
+
     def global_pool(self, shape):
         return (shape[-1],)
 

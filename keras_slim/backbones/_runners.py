@@ -53,6 +53,10 @@ class SlimRunner:
         std = ops.convert_to_tensor(std, dtype=x.dtype)
         return ops.divide(ops.subtract(x, mean), std)
 
+    def stage(self, x, stride):
+        """Marks `x` as the feature map at total `stride` (pyramid hook)."""
+        return x
+
     def global_pool(self, x):
         return ops.mean(x, axis=(1, 2))
 
@@ -89,5 +93,29 @@ class PlainBuilder:
             mean=list(mean), variance=[s * s for s in std], name="normalize"
         )(x)
 
+    def stage(self, x, stride):
+        return x
+
     def global_pool(self, x):
         return keras.layers.GlobalAveragePooling2D()(x)
+
+
+class PyramidBuilder(PlainBuilder):
+    """A `PlainBuilder` whose model outputs the stage feature maps.
+
+    Each backbone marks its feature maps with `stage(x, stride)`; the last
+    map of each total stride is that level's output, named `P<log2 stride>`
+    as keras-hub's `pyramid_outputs` (`P2` is stride 4). Global pooling is
+    left out: the outputs are the dict of maps.
+    """
+
+    def __init__(self, width):
+        super().__init__(width)
+        self.maps = {}
+
+    def stage(self, x, stride):
+        self.maps[f"P{int(stride).bit_length() - 1}"] = x
+        return x
+
+    def global_pool(self, x):
+        return dict(sorted(self.maps.items(), key=lambda kv: int(kv[0][1:])))

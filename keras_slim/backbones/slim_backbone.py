@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from keras_slim.backbones._runners import PlainBuilder
+from keras_slim.backbones._runners import PyramidBuilder
 from keras_slim.backbones._runners import SlimRunner
 from keras_slim.width import Widths
 from keras_slim.width import width_name
@@ -137,7 +138,8 @@ class SlimBackbone(keras.Model):
         """`keras.Model.predict` at `width` (default: the largest)."""
         return self.at_width(width).predict(x, **kwargs)
 
-    def subnetwork(self, width=None, input_shape=None, name=None):
+    def subnetwork(self, width=None, input_shape=None, name=None,
+                   outputs="pooled"):
         """A plain Keras model of this backbone at `width`.
 
         It is built only from standard Keras layers (`Conv2D`,
@@ -152,7 +154,33 @@ class SlimBackbone(keras.Model):
             input_shape: image shape of the model (default: the backbone's);
                 give a fixed size for export.
             name: model name (default `"<backbone name>_w<width>"`).
+            outputs: `"pooled"` (the default): the pooled features, as
+                `backbone(x, width=width)`. `"pyramid"`: a dict of the stage
+                feature maps before pooling, `{"P<k>": (batch, h / 2**k,
+                w / 2**k, channels at width)}`, one per total stride `2**k`
+                (keras-hub's `pyramid_outputs` naming: an ImageNet-stem
+                ResNet gives `P2`..`P5`, a CIFAR-stem one `P0`..`P3`,
+                MobileNetV2 `P1`..`P5`), for a detection or segmentation
+                head at this width.
+
+        Example:
+
+        ```python
+        import numpy as np
+        from keras_slim.backbones import SlimResNet
+
+        backbone = SlimResNet(depth=18, stem="imagenet", base_width=8,
+                              widths=[1.0, 0.5])
+        pyramid = backbone.subnetwork(0.5, input_shape=(64, 64, 3),
+                                      outputs="pyramid")
+        maps = pyramid(np.zeros((1, 64, 64, 3)))
+        assert sorted(maps) == ["P2", "P3", "P4", "P5"]
+        assert maps["P5"].shape == (1, 2, 2, 32)
+        ```
         """
+        if outputs not in ("pooled", "pyramid"):
+            raise ValueError(f"`outputs` must be 'pooled' or 'pyramid', got "
+                             f"{outputs!r}.")
         width = self.widths.validate(width)
         self.widths.stat_index(width)
         shape = _check_image_shape(input_shape or self.image_shape)
@@ -162,7 +190,8 @@ class SlimBackbone(keras.Model):
                 f" channels, got {shape}."
             )
         images = keras.Input(shape=shape, name="images")
-        features = self.forward(images, PlainBuilder(width))
+        builder = PyramidBuilder if outputs == "pyramid" else PlainBuilder
+        features = self.forward(images, builder(width))
         return keras.Model(
             images, features, name=name or f"{self.name}_{width_name(width)}"
         )

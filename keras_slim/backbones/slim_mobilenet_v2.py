@@ -75,9 +75,13 @@ class SlimMobileNetV2(SlimBackbone):
         )
         self.stem_norm = self._norm("stem_bn")
         self.blocks = []
+        self.block_strides = []  # total stride after each block (stem: 2)
+        stride = 2
         in_channels = _STEM_CHANNELS
         for stage, (t, c, n, s) in enumerate(_INVERTED_RESIDUALS):
             for index in range(n):
+                stride *= s if index == 0 else 1
+                self.block_strides.append(stride)
                 name = f"block{stage + 1}_{index + 1}"
                 self.blocks.append(
                     self._inverted_residual(
@@ -117,7 +121,7 @@ class SlimMobileNetV2(SlimBackbone):
 
     def forward(self, x, run):
         x = run.relu6(run.norm(self.stem_norm, run.conv(self.stem_conv, x)))
-        for block in self.blocks:
+        for block, stride in zip(self.blocks, self.block_strides):
             y = x
             if "expand" in block:
                 y = run.conv(block["expand"], y)
@@ -125,9 +129,9 @@ class SlimMobileNetV2(SlimBackbone):
             y = run.conv(block["depthwise"], y)
             y = run.relu6(run.norm(block["depthwise_bn"], y))
             y = run.norm(block["project_bn"], run.conv(block["project"], y))
-            x = run.add(x, y) if block["residual"] else y
+            x = run.stage(run.add(x, y) if block["residual"] else y, stride)
         x = run.relu6(run.norm(self.last_norm, run.conv(self.last_conv, x)))
-        return run.global_pool(x)
+        return run.global_pool(run.stage(x, self.block_strides[-1]))
 
     def feature_dim(self, width=None):
         self.widths.validate(width)

@@ -125,6 +125,10 @@ class SlimResNet(SlimBackbone):
             self.widths, name="stem_bn", **norm_kwargs
         )
         self.blocks = []
+        # Total stride after each block (the pyramid levels): the stem
+        # divides by 1 (cifar) or 4 (imagenet: conv and max-pool).
+        self.block_strides = []
+        stride = 1 if stem == "cifar" else 4
         in_channels = self.base_width
         for stage, count in enumerate(blocks_per_stage):
             filters = self.base_width * 2**stage
@@ -141,6 +145,8 @@ class SlimResNet(SlimBackbone):
                     name=f"stage{stage + 1}_block{index + 1}",
                 )
                 self.blocks.append(block)
+                stride *= 2 if (stage > 0 and index == 0) else 1
+                self.block_strides.append(stride)
                 in_channels = block.out_channels
         self.full_feature_dim = in_channels
         self.build()
@@ -164,8 +170,8 @@ class SlimResNet(SlimBackbone):
                 x = run.max_pool(run.pad(x, 1), 3, 2, padding="valid")
             else:
                 x = run.max_pool(x, 3, 2)
-        for block in self.blocks:
-            x = block.forward(x, run)
+        for block, stride in zip(self.blocks, self.block_strides):
+            x = run.stage(block.forward(x, run), stride)
         return run.global_pool(x)
 
     def feature_dim(self, width=None):
