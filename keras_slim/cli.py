@@ -4,18 +4,66 @@ TensorFlow reads `TF_ENABLE_ONEDNN_OPTS` once, when it is imported; oneDNN
 kernels made training steps about 1.5x faster on our CPUs, so the CLI
 switches them on before anything imports TensorFlow (an explicit value in the
 environment wins). The package's `__init__` does it, because importing this
-module imports the package, and the package imports TensorFlow.
+module imports the package, and the package imports TensorFlow; for the
+`keras-slim` command it imports TensorFlow through
+`import_tensorflow_quietly` so that the command's output starts with its own.
+
+This module imports nothing of keras_slim at its top (the package's
+`__init__` imports it before TensorFlow); each command imports what it runs
+when it runs, so `--help` loads no run, data or export module.
 """
 
 import argparse
 import json
 import os
+import re
 import sys
+import tempfile
+
+# What TensorFlow prints while it loads: absl's notice that it logs to
+# stderr until `absl::InitializeLog()`, and INFO lines such as oneDNN's
+# "custom operations are on".
+_STARTUP_LINE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|I\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] ")
 
 
-def _enable_fast_cpu_kernels():
+def import_tensorflow_quietly():
+    """Import TensorFlow without its start-up log lines on stderr.
+
+    They come twice: two of TensorFlow's extension modules
+    (`_pywrap_cpu_feature_guard` and `_pywrap_profiler_plugin`) each carry
+    their own copy of its platform code and of absl's logging, and each logs
+    the oneDNN line while it loads. `TF_CPP_MIN_LOG_LEVEL` cannot hide them:
+    TensorFlow applies it after those loaders have run. So stderr is held in
+    a file while TensorFlow loads, and all of it but those lines is written
+    back. Defaults `TF_CPP_MIN_LOG_LEVEL` to 2 (warnings and info off) and
+    `TF_ENABLE_ONEDNN_OPTS` to 1; a value the user set wins, and with
+    `TF_CPP_MIN_LOG_LEVEL=0` nothing is held back.
+    """
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"].strip() in ("", "0"):
+        import tensorflow  # noqa: F401
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode("utf-8", errors="replace")
+            sys.stderr.write("".join(
+                line for line in text.splitlines(keepends=True)
+                if not _STARTUP_LINE.match(line)))
+            sys.stderr.flush()
 
 
 def _parse_widths(text):
@@ -79,6 +127,7 @@ _OVERRIDE_HELP = (
 
 
 def _add_pretrain(commands):
+    # Local imports in this module: see the module docstring.
     from keras_slim.configs import bundled_config_names
 
     names = ", ".join(bundled_config_names())
@@ -117,7 +166,7 @@ def _add_pretrain(commands):
 
 
 def _add_evaluate(commands):
-    from keras_slim.runs.report import PROTOCOLS
+    from keras_slim.runs import PROTOCOLS
 
     ev = commands.add_parser(
         "evaluate",
@@ -295,8 +344,8 @@ def _pretrain(args):
     if args.print_config:
         print(dump_config(config), end="")
         return 0
+    from keras_slim.runs import BaselineNotBeaten
     from keras_slim.runs import pretrain
-    from keras_slim.runs.pretrain import BaselineNotBeaten
 
     try:
         pretrain(config, evaluate=not args.no_eval)
@@ -348,7 +397,7 @@ def _convert(args):
 
 
 def main(argv=None):
-    _enable_fast_cpu_kernels()
+    import_tensorflow_quietly()
     parser = _build_parser()
     # KEY=VALUE overrides may also follow options (`convert A B --lincls C
     # data.source=D`), which argparse alone leaves unrecognized.
