@@ -40,7 +40,7 @@ from keras_slim import data
 from keras_slim import evaluation
 from keras_slim import export
 from keras_slim.runs.export_run import describe
-from keras_slim.runs.width_progress import WidthProgress
+from keras_slim.runs import WidthProgress
 
 
 def parse_args(argv=None):

@@ -53,7 +53,7 @@ def prepare(config, strategy=None, run_dir=None, log=print,
         run_dir: the run folder (default: `output_dir` or `runs/<name>`).
         log: where progress lines go (default `print`).
         steps_per_execution: training steps per call of the compiled step
-            (a TPU's host overhead).
+            (a TPU's host overhead), at most one epoch's.
 
     Returns:
         a `keras_slim.runs.Run`.
@@ -90,7 +90,10 @@ def prepare(config, strategy=None, run_dir=None, log=print,
         model = build_method(config, backbone, per_epoch)
         model.compile(optimizer=build_optimizer(config, per_epoch),
                       jit_compile=config["train"]["jit_compile"],
-                      steps_per_execution=steps_per_execution)
+                      # More than an epoch's steps per call would never
+                      # be used in full.
+                      steps_per_execution=min(steps_per_execution,
+                                              per_epoch))
         model.optimizer.build(model.trainable_variables)
 
     run = Run(config, directory, strategy, model, train_data, augmentation,
