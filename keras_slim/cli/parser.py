@@ -182,7 +182,8 @@ def _add_export(commands):
     counts = (
         ("--representative", 300,
          "training images that calibrate int8 (default 300)"),
-        ("--images", 500, "test images each file is verified on (default 500)"),
+        ("--images", 500,
+         "test images each file is verified on (default 500)"),
         ("--latency-runs", 30, "timed batch-1 runs per file and thread count"),
     )
     _add_switches(ex, [

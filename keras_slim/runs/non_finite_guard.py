@@ -57,7 +57,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
             )
 
     def where(self, key):
-        """`w0.5/grad_norm` -> "at width 0.5"; the total `loss` -> "in total"."""
+        """`w0.5/grad_norm` -> "at width 0.5"; `loss` -> "in total"."""
         if "/" not in key:
             return "in total"
         slot = key.rsplit("/", 1)[0]
