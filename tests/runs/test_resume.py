@@ -65,10 +65,6 @@ CHILD = textwrap.dedent(
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    # Eight steps do not repay Grappler's graph rewrites; every process
-    # runs without them, so the references compute the same program.
-    tf.config.optimizer.set_experimental_options(
-        {"disable_meta_optimizer": True})
     if spec["replicas"] > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
