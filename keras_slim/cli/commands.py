@@ -1,6 +1,10 @@
 """The `keras-slim` commands and `main`.
 
-Each command imports what it runs when it runs (see `keras_slim.cli`).
+The imports inside the commands are deliberate, not a cycle dodge:
+`keras_slim/__init__` imports this package before TensorFlow (to import
+TensorFlow quietly for the command), so the top level here loads the
+standard library only, and each command loads what it runs when it runs
+(`--help` none of it).
 """
 
 import json

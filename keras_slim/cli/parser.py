@@ -1,4 +1,9 @@
-"""The `keras-slim` argument parser: commands, options and their help."""
+"""The `keras-slim` argument parser: commands, options and their help.
+
+The few keras_slim imports inside the functions (choices such as
+`PROTOCOLS`) load when the parser is built, after TensorFlow: see
+`keras_slim.cli.commands`.
+"""
 
 import argparse
 
@@ -72,7 +77,6 @@ def _add_switches(parser, switches):
 
 
 def _add_pretrain(commands):
-    # Imported when the parser is built: see `keras_slim.cli`.
     from keras_slim.configs import bundled_config_names
 
     names = ", ".join(bundled_config_names())
