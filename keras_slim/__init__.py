@@ -15,7 +15,7 @@ if "tensorflow" not in _sys.modules:
     _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "keras-slim":
         # The command's output starts with its own lines, not TensorFlow's.
-        from keras_slim.cli import import_tensorflow_quietly
+        from keras_slim.cli.startup import import_tensorflow_quietly
 
         import_tensorflow_quietly()
 

@@ -35,14 +35,14 @@ def _make_backbone(args):
 def _profile(args):
     import numpy as np
 
-    import keras_slim
+    from keras_slim.profile import profile
 
     backbone = _make_backbone(args)
     shape = (args.image_size, args.image_size, backbone.image_shape[-1])
     images = np.random.default_rng(0).random((2,) + shape, dtype="float32")
     rows = []
     for width in backbone.widths.stat_widths:
-        cost = keras_slim.profile(backbone, width, shape)
+        cost = profile(backbone, width, shape)
         slim = np.asarray(backbone(images, width=width, training=False))
         plain = np.asarray(backbone.subnetwork(width)(images, training=False))
         row = cost.as_dict()

@@ -7,7 +7,9 @@ from keras_slim.runs.inputs import run_directory_of
 from keras_slim.runs.inputs import training_split
 from keras_slim.runs.results import BaselineNotBeaten
 from keras_slim.runs.results import check_beats_baseline
-from keras_slim.runs import steps
+from keras_slim.runs.steps import evaluate as evaluate_step
+from keras_slim.runs.steps import prepare
+from keras_slim.runs.steps import train
 from keras_slim.runs.width_evaluation import widths_to_evaluate
 
 # Also importable from here, where they were first defined.
@@ -44,9 +46,9 @@ def pretrain(config, run_dir=None, callbacks=(), evaluate=True, log=print):
         BaselineNotBeaten: with `evaluation.require_beating_baseline`, a
             width lost to its random-init baseline.
     """
-    run = steps.prepare(config, run_dir=run_dir, log=log)
-    steps.train(run, callbacks=callbacks)
+    run = prepare(config, run_dir=run_dir, log=log)
+    train(run, callbacks=callbacks)
     if not evaluate:
         return {"run_dir": run.directory.path,
                 "train_seconds": run.train_seconds}
-    return steps.evaluate(run)
+    return evaluate_step(run)

@@ -5,7 +5,6 @@ import os
 import keras
 import numpy as np
 
-import keras_slim  # noqa: F401  (registers the classes a backbone loads)
 from keras_slim import data
 from keras_slim import evaluation
 from keras_slim.config import ConfigError
@@ -157,7 +156,11 @@ def _percent(fraction):
 
 
 def load_backbone(run):
-    """The trained slimmable backbone of a run directory."""
+    """The trained slimmable backbone of a run directory.
+
+    Its classes are registered: importing any `keras_slim` module imports
+    the package, which imports the backbones and layers.
+    """
     if not os.path.isfile(run.backbone_path):
         raise FileNotFoundError(
             f"{run.backbone_path} is missing: the run has not finished "
