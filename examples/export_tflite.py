@@ -40,7 +40,7 @@ from keras_slim import data
 from keras_slim import evaluation
 from keras_slim import export
 from keras_slim.runs.export_run import describe
-from keras_slim.runs.width_progress import WidthProgress
+from keras_slim.runs import WidthProgress
 
 
 def parse_args(argv=None):
@@ -132,7 +132,10 @@ def main(argv=None):
         backbone, args.output, images=x_test[:256], labels=y_test[:256],
         widths=widths, precisions=precisions,
         representative_images=x_train[:300] if "int8" in precisions else None,
-        classifiers=probes.classifiers, latency_runs=10, overwrite=True)
+        classifiers=probes.classifiers, latency_runs=10, overwrite=True,
+        # A tiny export's few conversions fit in this process's memory; a
+        # real one converts in worker processes (memory stays flat).
+        isolate=not args.tiny)
     print(describe(manifest))
     show_width_switching(os.path.join(args.output,
                                       f"bundle_{precisions[0]}.tflite"),

@@ -157,7 +157,9 @@ def main(argv=None):
         precisions=precisions, classifiers=heads,
         representative_images=images[:64], image_shape=images.shape[1:],
         saved_model=False, latency_runs=3 if args.tiny else 30,
-        overwrite=True)
+        # A tiny export's few conversions fit in this process's memory; a
+        # real one converts in worker processes (memory stays flat).
+        overwrite=True, isolate=not args.tiny)
     print(describe(manifest))
     print(f"wrote {args.output}/: one .tflite per width and precision "
           f"(inputs: RGB images in [0, 1], {args.crop}x{args.crop}), "

@@ -45,7 +45,7 @@ from keras_slim.io import write_json_atomic
 from keras_slim.runs import RunDirectory
 from keras_slim.runs import format_table
 from keras_slim.runs import pretrain
-from keras_slim.runs.pretrain import eval_arrays
+from keras_slim.runs import eval_arrays
 
 # `--tiny`: the smallest run that still goes through every step (CI).
 TINY = dict(max_examples=128, image_size=8, probe_epochs=5, knn_k=10,

@@ -14,9 +14,11 @@ happen before TensorFlow starts its runtime), so two replicas really run
 and really exchange gradients. On GPUs each GPU is a replica.
 
 The model is the one `keras-slim pretrain --config quickstart` trains
-(SlimCLR, SimCLR base, widths 1.0/0.5/0.25), built with the library's own
-builders (`keras_slim.runs.builders`) inside `strategy.scope()` and trained
-by a plain `model.fit`. Afterwards it prints every width's kNN top-1.
+(SlimCLR, SimCLR base, widths 1.0/0.5/0.25), through the same three public
+steps as `keras-slim pretrain`: `keras_slim.runs.prepare(config,
+strategy=...)` builds it inside `strategy.scope()`, `train(run)` fits it
+(checkpoints in the run directory: a rerun resumes) and `evaluate(run)`
+prints every width's kNN top-1.
 
 Run it on the bundled digits:
 
@@ -34,23 +36,18 @@ per-replica BatchNorm.
 """
 
 import argparse
+import os
 
 import keras_slim  # first: switches TensorFlow's fast oneDNN CPU kernels on
 
-import keras
 import tensorflow as tf
 
-from keras_slim import data
 from keras_slim.config import load_config
 from keras_slim.configs import resolve_config_path
 from keras_slim.runs import builders
-from keras_slim.runs import format_table
-from keras_slim.runs.pretrain import crop_size
-from keras_slim.runs.pretrain import eval_arrays
-from keras_slim.runs.pretrain import load_split
-from keras_slim.runs.pretrain import training_split
-from keras_slim.runs.report import evaluate_backbone
-from keras_slim.runs.width_progress import WidthProgress
+from keras_slim.runs import evaluate
+from keras_slim.runs import prepare
+from keras_slim.runs import train
 
 # `--tiny`: the smallest run that still goes through every step (CI). Two
 # settings only save tracing time, which is all a tiny run spends: weight
@@ -62,7 +59,7 @@ TINY = ["backbone.synchronized=false",
         "data.max_test_examples=128", "backbone.base_width=4",
         "backbone.widths=[1.0, 0.5]", "train.epochs=1", "train.batch_size=32",
         "train.weight_decay=0.0", "evaluation.knn_k=10",
-        "evaluation.random_baseline=false"]
+        "evaluation.knn_every_epochs=0", "evaluation.random_baseline=false"]
 
 
 def parse_args(argv=None):
@@ -79,6 +76,9 @@ def parse_args(argv=None):
     parser.add_argument("--replicas", type=int, default=2,
                         help="logical CPU devices (replicas) when there is "
                         "no GPU")
+    parser.add_argument("--output-dir", default=None,
+                        help="the run directory (default: "
+                        "runs/mirrored_<config name>); a rerun resumes it")
     parser.add_argument("--tiny", action="store_true",
                         help="a seconds-long smoke run (CI)")
     args = parser.parse_args(argv)
@@ -118,13 +118,6 @@ def split_cpu(replicas):
             f"as a script, not after other TensorFlow code.")
 
 
-def labelled_arrays(config, size):
-    """(train, test) images in [0, 1] and labels, as the CLI evaluates."""
-    cap = config["evaluation"]["max_train_examples"]
-    return (eval_arrays(load_split(config, "train_split", cap), size),
-            eval_arrays(load_split(config, "test_split"), size))
-
-
 def main(argv=None):
     args = parse_args(argv)
     config = read_config(args)
@@ -147,42 +140,21 @@ def main(argv=None):
     print(f"{replicas} replica(s) on {devices}; global batch {batch}, "
           f"{batch // replicas} per replica")
 
+    run_dir = args.output_dir or os.path.join("runs",
+                                              f"mirrored_{config['name']}")
     try:
-        # In memory, or streamed from image files when data.stream is set.
-        train_data = training_split(config)
+        # Data, augmentation, and the model built in `strategy.scope()`:
+        # its variables (and the optimizer's slots) are mirrored on every
+        # replica. A run directory with a checkpoint is resumed.
+        run = prepare(config, strategy=strategy, run_dir=run_dir)
     except (OSError, ValueError, RuntimeError, MemoryError) as error:
-        raise SystemExit(f"error: cannot load {config['data']['source']!r}: "
-                         f"{error}")
-    size = crop_size(config)
-    augmentation = data.TwoViewAugmentation.from_preset(
-        config["augmentation"]["preset"], image_size=size,
-        **config["augmentation"]["options"])
-    per_epoch = data.steps_per_epoch(train_data, batch)
-    keras.config.set_dtype_policy(config["train"]["mixed_precision"]
-                                  or "float32")
-
-    # Variables created in the scope are mirrored on every replica; so are
-    # the optimizer's slots, built when `fit` starts.
-    with strategy.scope():
-        backbone = builders.build_backbone(config, train_data.image_shape[-1],
-                                           seed=config["seed"])
-        model = builders.build_method(config, backbone, per_epoch)
-        model.compile(optimizer=builders.build_optimizer(config, per_epoch),
-                      jit_compile=config["train"]["jit_compile"])
+        raise SystemExit(f"error: {error}")
     # `fit` splits each global batch of view pairs between the replicas.
-    pairs = data.view_pairs(train_data, augmentation, batch,
-                            seed=config["seed"])
-    history = model.fit(pairs, epochs=config["train"]["epochs"],
-                        steps_per_epoch=per_epoch, shuffle=False, verbose=0,
-                        callbacks=[WidthProgress()])
-
+    history = train(run)
     # Evaluation runs outside the scope, on one device.
-    results = evaluate_backbone(config, model.backbone,
-                                *labelled_arrays(config, size),
-                                protocols=("knn",))
+    results = evaluate(run, protocols=("knn",))
     results["replicas"] = replicas
-    results["final_loss"] = float(history.history["loss"][-1])
-    print(format_table(results))
+    results["final_loss"] = float(history[-1]["loss"])
     return results
 
 

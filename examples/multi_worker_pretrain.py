@@ -17,8 +17,11 @@ batch). keras_slim's recipes work around it themselves, so a plain
 `model.fit` works: nothing to do here.
 
 The model is the one `keras-slim pretrain --config quickstart` trains
-(SlimCLR, SimCLR base), built with the library's builders
-(`keras_slim.runs.builders`) inside `strategy.scope()`.
+(SlimCLR, SimCLR base), through the public steps of `keras-slim pretrain`:
+`keras_slim.runs.prepare(config, strategy=...)` builds it inside
+`strategy.scope()`, `train(run)` fits it and writes the worker's run
+directory (the chief's: `--output-dir`; the other workers' below it), and
+the chief alone runs `evaluate(run)`.
 
 Try it on one machine: `--launch-local 2` starts two workers on free
 127.0.0.1 ports (each with its own `TF_CONFIG`), waits for both, prints the
@@ -63,7 +66,8 @@ TINY = ["data.image_size=8", "data.max_examples=128",
         "data.max_test_examples=128", "backbone.base_width=4",
         "backbone.widths=[1.0, 0.5]", "backbone.synchronized=false",
         "train.epochs=1", "train.batch_size=32", "train.weight_decay=0.0",
-        "evaluation.knn_k=10", "evaluation.random_baseline=false"]
+        "evaluation.knn_k=10", "evaluation.knn_every_epochs=0",
+        "evaluation.random_baseline=false"]
 
 
 def parse_args(argv=None):
@@ -119,21 +123,15 @@ def run_worker(args):
     index, count = read_tf_config()
     # Imported only here: the launcher (--launch-local) needs no TensorFlow.
     import keras_slim  # noqa: F401  first: TensorFlow's fast oneDNN kernels
-    import keras
     import tensorflow as tf
 
-    from keras_slim import data
     from keras_slim.config import load_config
     from keras_slim.configs import resolve_config_path
     from keras_slim.io import atomic_path
     from keras_slim.runs import builders
-    from keras_slim.runs import format_table
-    from keras_slim.runs.pretrain import crop_size
-    from keras_slim.runs.pretrain import eval_arrays
-    from keras_slim.runs.pretrain import load_split
-    from keras_slim.runs.pretrain import training_split
-    from keras_slim.runs.report import evaluate_backbone
-    from keras_slim.runs.width_progress import WidthProgress
+    from keras_slim.runs import evaluate
+    from keras_slim.runs import prepare
+    from keras_slim.runs import train
 
     # Cross-replica BatchNorm: statistics over the global batch.
     overrides = ["backbone.synchronized=true", "train.strategy=multi_worker"]
@@ -162,61 +160,38 @@ def run_worker(args):
           f"replicas in sync, global batch {batch}", flush=True)
 
     try:
-        # In memory, or streamed from image files when data.stream is set.
-        train_data = training_split(config)
+        # The model is built in `strategy.scope()`. `train` gives `fit` view
+        # pairs that are computed, not read from files: every worker builds
+        # the same global batches (batch n depends only on the seed and n)
+        # and keeps its share of each (auto-shard policy DATA).
+        run = prepare(config, strategy=strategy,
+                      run_dir=worker_run_dir(args, config, index))
     except (OSError, ValueError, RuntimeError, MemoryError) as error:
-        raise SystemExit(f"error: cannot load {config['data']['source']!r}: "
-                         f"{error}")
-    augmentation = data.TwoViewAugmentation.from_preset(
-        config["augmentation"]["preset"], image_size=crop_size(config),
-        **config["augmentation"]["options"])
-    per_epoch = data.steps_per_epoch(train_data, batch)
-    # View pairs are computed, not read from files: every worker builds the
-    # same global batches (batch n depends only on the seed and n) and keeps
-    # its share of each one.
-    pairs = data.view_pairs(train_data, augmentation, batch,
-                            seed=config["seed"])
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA)
-    pairs = pairs.with_options(options)
-
-    keras.config.set_dtype_policy(config["train"]["mixed_precision"]
-                                  or "float32")
-    with strategy.scope():
-        backbone = builders.build_backbone(config, train_data.image_shape[-1],
-                                           seed=config["seed"])
-        model = builders.build_method(config, backbone, per_epoch)
-        model.compile(optimizer=builders.build_optimizer(config, per_epoch),
-                      jit_compile=config["train"]["jit_compile"])
-    model.fit(pairs, epochs=config["train"]["epochs"],
-              steps_per_epoch=per_epoch, shuffle=False, verbose=0,
-              callbacks=[WidthProgress()])
+        raise SystemExit(f"error: {error}")
+    train(run)
 
     if args.output_dir:  # what --launch-local compares
         path = os.path.join(args.output_dir, f"worker{index}.weights.npz")
         arrays = {f"{'trained' if v.trainable else 'state'}/{i}/{v.path}":
-                  v.numpy() for i, v in enumerate(model.weights)}
+                  v.numpy() for i, v in enumerate(run.model.weights)}
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
     if index != 0:
         return None
-    # The chief alone evaluates and saves; this needs no other worker.
-    size = crop_size(config)
-    cap = config["evaluation"]["max_train_examples"]
-    results = evaluate_backbone(
-        config, model.backbone,
-        eval_arrays(load_split(config, "train_split", cap), size),
-        eval_arrays(load_split(config, "test_split"), size),
-        protocols=("knn",))
-    print(format_table(results))
-    if args.output_dir:
-        path = os.path.join(args.output_dir, "backbone.keras")
-        with atomic_path(path) as tmp:
-            model.backbone.save(tmp)
-        print(f"saved {path}")
-    return results
+    # The chief alone evaluates; this needs no other worker.
+    return evaluate(run, protocols=("knn",))
+
+
+def worker_run_dir(args, config, index):
+    """The chief's run directory (`--output-dir`, else runs/<name>), and a
+    folder of its own for every other worker: each writes its checkpoints,
+    logs and backbone, and two writers must not share one file."""
+    chief = args.output_dir or os.path.join("runs",
+                                            f"multi_worker_{config['name']}")
+    if index == 0:
+        return chief
+    return os.path.join(chief, f"worker{index}")
 
 
 # ------------------------------------------------------------- the launcher

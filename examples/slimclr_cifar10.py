@@ -44,8 +44,8 @@ from keras_slim import optimizers
 from keras_slim.io import atomic_path
 from keras_slim.io import write_json_atomic
 from keras_slim.runs import format_table
-from keras_slim.runs.pretrain import eval_arrays
-from keras_slim.runs.width_progress import WidthProgress
+from keras_slim.runs import eval_arrays
+from keras_slim.runs import WidthProgress
 
 # `--tiny`: the smallest run that still goes through every step (CI). A
 # tiny run spends its time tracing the training step, so two settings that

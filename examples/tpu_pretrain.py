@@ -17,9 +17,9 @@ trace with static channel counts, nothing is masked), which is what lets XLA
 compile the step.
 
 The model is the one `keras-slim pretrain --config quickstart` builds
-(SlimCLR, SimCLR base), built with the library's builders
-(`keras_slim.runs.builders`) with the TPU settings above as config
-overrides; any `KEY=VALUE` argument overrides them in turn. On a TPU VM,
+(SlimCLR, SimCLR base), through the public steps of `keras-slim pretrain`
+(`keras_slim.runs.prepare(config, strategy=...)`, then `train(run)`), with
+the TPU settings above as config overrides; any `KEY=VALUE` argument overrides them in turn. On a TPU VM,
 CIFAR-10 from TFDS in a GCS bucket for example:
 
     python examples/tpu_pretrain.py --tpu local --config slimclr_cifar10 \
@@ -42,28 +42,28 @@ import os
 import keras_slim  # first: switches TensorFlow's fast oneDNN CPU kernels on
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_slim import data
 from keras_slim.config import load_config
 from keras_slim.configs import resolve_config_path
-from keras_slim.io import atomic_path
 from keras_slim.runs import builders
-from keras_slim.runs.pretrain import crop_size
-from keras_slim.runs.pretrain import training_split
-from keras_slim.runs.width_progress import WidthProgress
+from keras_slim.runs import prepare
+from keras_slim.runs import train
 
 # What a TPU run changes in the config; the user's KEY=VALUE come after.
 TPU_SETTINGS = ["backbone.synchronized=true", "train.optimizer=lars",
                 "train.weight_decay=1.0e-6",
-                "train.mixed_precision=mixed_bfloat16"]
+                "train.mixed_precision=mixed_bfloat16",
+                # A TPU runs XLA programs only: the step compiles with XLA.
+                "train.jit_compile=true"]
 # `--tiny`: the smallest model that still goes through every step (CI).
 # Weight decay off only saves tracing time (with a schedule, the decay
 # re-evaluates the schedule once per variable).
 TINY = ["data.image_size=8", "data.max_examples=128",
         "backbone.base_width=4", "backbone.widths=[1.0, 0.5]",
-        "train.epochs=1", "train.batch_size=32", "train.weight_decay=0.0"]
+        "train.epochs=1", "train.batch_size=32", "train.weight_decay=0.0",
+        "evaluation.knn_every_epochs=0"]
 
 
 def parse_args(argv=None):
@@ -84,7 +84,9 @@ def parse_args(argv=None):
     parser.add_argument("--steps-per-execution", type=int, default=32,
                         help="training steps per TPU call (host overhead)")
     parser.add_argument("--output-dir", default=None,
-                        help="save backbone.keras here (a local folder)")
+                        help="the run directory: checkpoints, logs, "
+                        "backbone.keras (a local folder; default "
+                        "runs/tpu_<config name>)")
     parser.add_argument("--tiny", action="store_true",
                         help="a tiny model and data set (CI, with --dry-run)")
     args = parser.parse_args(argv)
@@ -98,10 +100,16 @@ def read_config(args):
     if args.data:
         overrides.append(f"data.source={args.data}")
     try:
-        return load_config(resolve_config_path(args.config),
-                           overrides + args.overrides)
+        path = resolve_config_path(args.config)
+        config = load_config(path, overrides + args.overrides)
+        if args.dry_run:
+            # One step proves the compilation: one epoch of one batch.
+            config = load_config(path, overrides + args.overrides + [
+                "train.epochs=1",
+                f"data.max_examples={config['train']['batch_size']}"])
     except (OSError, ValueError) as error:  # ConfigError is a ValueError
         raise SystemExit(f"error: {error}")
+    return config
 
 
 def tpu_strategy(tpu):
@@ -135,22 +143,6 @@ def check_static(dataset):
                 f"a TPU needs static shapes (full batches, one image size).")
 
 
-def build_model(config, strategy, channels, per_epoch, steps_per_execution):
-    """SlimCLR from the config, compiled for XLA, inside the strategy."""
-    with strategy.scope():
-        backbone = builders.build_backbone(config, channels,
-                                           seed=config["seed"])
-        model = builders.build_method(config, backbone, per_epoch)
-        # A TPU runs XLA programs only: compile the step with XLA everywhere.
-        model.compile(optimizer=builders.build_optimizer(config, per_epoch),
-                      jit_compile=True,
-                      steps_per_execution=steps_per_execution)
-    if model.jit_compile is not True:
-        raise SystemExit("error: Keras turned jit_compile off for this "
-                         "model: its step would not compile with XLA.")
-    return model
-
-
 def main(argv=None):
     args = parse_args(argv)
     config = read_config(args)
@@ -178,51 +170,38 @@ def main(argv=None):
     keras.config.set_dtype_policy(
         config["train"]["mixed_precision"] or "float32")
     try:
-        return train(args, config, strategy)
+        return train_and_report(args, config, strategy)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
 
-def train(args, config, strategy):
-    """Builds the model in the strategy, trains it, prints each width."""
-    keras.utils.set_random_seed(config["seed"])
+def train_and_report(args, config, strategy):
+    """Prepares the run in the strategy, trains it, prints each width."""
+    run_dir = args.output_dir or os.path.join("runs", f"tpu_{config['name']}")
     try:
-        # In memory, or streamed from image files when data.stream is set.
-        train_data = training_split(config)
+        # Data, augmentation, and the model built and compiled (XLA,
+        # several steps per TPU call) inside `strategy.scope()`.
+        run = prepare(config, strategy=strategy, run_dir=run_dir,
+                      steps_per_execution=args.steps_per_execution)
     except (OSError, ValueError, RuntimeError, MemoryError) as error:
         raise SystemExit(f"error: cannot load {config['data']['source']!r}: "
                          f"{error}")
-    augmentation = data.TwoViewAugmentation.from_preset(
-        config["augmentation"]["preset"], image_size=crop_size(config),
-        **config["augmentation"]["options"])
-    batch = config["train"]["batch_size"]
-    per_epoch = data.steps_per_epoch(train_data, batch)
-    pairs = data.view_pairs(train_data, augmentation, batch,
-                            seed=config["seed"])
-    check_static(pairs)
-    epochs = config["train"]["epochs"]
-    steps_per_execution = min(args.steps_per_execution, per_epoch)
-    if args.dry_run:  # one step proves the compilation
-        epochs, per_epoch, steps_per_execution = 1, 1, 1
-    model = build_model(config, strategy, train_data.image_shape[-1],
-                        per_epoch, steps_per_execution)
-    history = model.fit(pairs, epochs=epochs, steps_per_epoch=per_epoch,
-                        shuffle=False, verbose=0, callbacks=[WidthProgress()])
-    logs = {key: float(np.ravel(values)[-1])
-            for key, values in history.history.items()}
+    if run.model.jit_compile is not True:
+        raise SystemExit("error: Keras turned jit_compile off for this "
+                         "model: its step would not compile with XLA.")
+    check_static(data.view_pairs(run.train_data, run.augmentation,
+                                 config["train"]["batch_size"],
+                                 seed=config["seed"]))
+    history = train(run)
+    logs = history[-1]
+    steps = config["train"]["epochs"] * run.steps_per_epoch
     print(f"the training step compiled with XLA (jit_compile=True, "
-          f"{keras.config.dtype_policy().name}) and ran "
-          f"{epochs * per_epoch} step(s)")
+          f"{keras.config.dtype_policy().name}) and ran {steps} step(s)")
     # One row per width slot of the step (`w0.5`; `wmin`, `wrand1` for US3L).
     print(f"{'slot':>6} {'loss':>9} {'contrastive acc':>16}")
-    for name in model.slot_names():
+    for name in run.model.slot_names():
         print(f"{name:>6} {logs[name + '/loss']:>9.4f} "
               f"{logs[name + '/accuracy']:>16.4f}")
-    if args.output_dir:
-        path = os.path.join(args.output_dir, "backbone.keras")
-        with atomic_path(path) as tmp:
-            model.backbone.save(tmp)
-        print(f"saved {path}")
     return logs
 
 

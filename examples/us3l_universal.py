@@ -45,8 +45,8 @@ from keras_slim import data
 from keras_slim import evaluation
 from keras_slim import optimizers
 from keras_slim.runs import format_table
-from keras_slim.runs.pretrain import eval_arrays
-from keras_slim.runs.width_progress import WidthProgress
+from keras_slim.runs import eval_arrays
+from keras_slim.runs import WidthProgress
 
 # `--tiny`: the smallest run that still goes through every step (CI).
 TINY = dict(max_examples=128, image_size=8, base_width=4, epochs=1,

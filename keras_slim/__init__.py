@@ -14,7 +14,10 @@ import sys as _sys
 if "tensorflow" not in _sys.modules:
     _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "keras-slim":
-        _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # The command's output starts with its own lines, not TensorFlow's.
+        from keras_slim.cli.startup import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
 
 try:
     import tensorflow  # noqa: F401

@@ -10,7 +10,16 @@ list) and US3L checkpoints (a width range, whose BatchNorm statistics
 
 import os
 
+from keras_slim import convert
+from keras_slim.config import load_config
+from keras_slim.configs import resolve_config_path
+from keras_slim.convert import PRESETS
+from keras_slim.convert import preset_checkpoint
+from keras_slim.convert import save_classifiers
 from keras_slim.convert.presets import file_sha256 as _sha256
+from keras_slim.io import atomic_path
+from keras_slim.profile import profile
+from keras_slim.runs.run_directory import RunDirectory
 
 __all__ = ["convert_run", "CONFIG_OF_LAYOUT"]
 
@@ -48,9 +57,6 @@ def convert_run(checkpoint, out_dir, lincls=None, config=None, overrides=(),
     Returns:
         the results dict written to `results.json`.
     """
-    from keras_slim import convert
-    from keras_slim.runs.run_directory import RunDirectory
-
     path = _resolve(checkpoint, cache)
     lincls_path = _resolve(lincls, cache, lincls=True) if lincls else None
     run = RunDirectory(out_dir)
@@ -79,9 +85,6 @@ def convert_run(checkpoint, out_dir, lincls=None, config=None, overrides=(),
 
 
 def _resolve(name_or_path, cache, lincls=False):
-    from keras_slim.convert import PRESETS
-    from keras_slim.convert import preset_checkpoint
-
     if name_or_path in PRESETS:
         return preset_checkpoint(name_or_path, lincls=lincls, cache=cache)
     if not os.path.isfile(name_or_path):
@@ -93,8 +96,6 @@ def _resolve(name_or_path, cache, lincls=False):
 
 def _inspect(path):
     """SlimCLR's `inspect_slimclr` info, or `{"layout": "us3l", ...}`."""
-    from keras_slim import convert
-
     try:
         return convert.inspect_slimclr(path)
     except convert.ConversionError as slimclr_error:
@@ -104,8 +105,6 @@ def _inspect(path):
 
 
 def _load_slimclr(path, info, lincls_path):
-    from keras_slim import convert
-
     if lincls_path is None and "classes" in info:
         lincls_path = path
     if lincls_path is None:
@@ -127,9 +126,6 @@ def _check_same_network(info, lincls_info, path, lincls_path):
 def _config(info, backbone, config, overrides, out_dir):
     """The run's config: the layout's bundled config, the backbone's settings
     (from the file, not overridable), then `overrides`."""
-    from keras_slim.config import load_config
-    from keras_slim.configs import resolve_config_path
-
     for text in overrides:
         if text.split("=", 1)[0].strip().startswith("backbone."):
             raise ValueError(
@@ -164,8 +160,6 @@ def _config(info, backbone, config, overrides, out_dir):
 
 
 def _describe(backbone, info, path, lincls_path, config, image_size):
-    from keras_slim import profile
-
     shape = (image_size, image_size, 3)
     rows = []
     for width in backbone.widths.stat_widths:
@@ -185,9 +179,6 @@ def _describe(backbone, info, path, lincls_path, config, image_size):
 
 
 def _write(run, config, backbone, heads, results):
-    from keras_slim.convert import save_classifiers
-    from keras_slim.io import atomic_path
-
     run.start(config)
     with atomic_path(run.backbone_path) as tmp:
         backbone.save(tmp)

@@ -4,6 +4,14 @@ import os
 
 import numpy as np
 
+from keras_slim import evaluation
+from keras_slim.convert import load_classifiers
+from keras_slim.export import export_backbone
+from keras_slim.runs.inputs import labelled_sets
+from keras_slim.runs.run_directory import RunDirectory
+from keras_slim.runs.width_evaluation import load_backbone
+from keras_slim.runs.width_evaluation import widths_to_evaluate
+
 __all__ = ["export_run"]
 
 
@@ -38,23 +46,11 @@ def export_run(run_dir, output_dir=None, widths=None,
     Returns:
         the manifest dict.
     """
-    from keras_slim import evaluation
-    from keras_slim.export import export_backbone
-    from keras_slim.runs.pretrain import _labelled_sets
-    from keras_slim.runs.pretrain import crop_size
-    from keras_slim.runs.pretrain import widths_to_evaluate
-    from keras_slim.runs.report import load_backbone
-    from keras_slim.runs.run_directory import RunDirectory
-
     run = RunDirectory(run_dir)
     config = run.read_config()
-    if not os.path.isfile(run.backbone_path):
-        raise FileNotFoundError(
-            f"{run.backbone_path} is missing: the run has not finished "
-            f"pretraining. Run `keras-slim pretrain` on it again to resume.")
     backbone = load_backbone(run)
     widths = list(widths or widths_to_evaluate(config))
-    train, test = _labelled_sets(config, crop_size(config))
+    train, test = labelled_sets(config)
     rng = np.random.default_rng(config["seed"])
     if backbone.widths.is_range:
         # Any width of the range: slots for its statistics, then calibrate.
@@ -81,8 +77,6 @@ def export_run(run_dir, output_dir=None, widths=None,
 
 
 def _calibrate(backbone, widths, images, config, log):
-    from keras_slim import evaluation
-
     log(f"calibrating BatchNorm statistics of widths {widths}")
     evaluation.calibrate_batch_norm(
         backbone, images, widths=widths,
@@ -91,8 +85,6 @@ def _calibrate(backbone, widths, images, config, log):
 
 
 def _run_classifiers(run, widths, log):
-    from keras_slim.convert import load_classifiers
-
     heads = load_classifiers(run.file("classifiers"))
     missing = [w for w in widths if w not in heads]
     if missing:
@@ -104,8 +96,6 @@ def _run_classifiers(run, widths, log):
 
 
 def _train_heads(backbone, widths, train, test, config, log):
-    from keras_slim import evaluation
-
     ev = config["evaluation"]
     log(f"training a linear probe per width ({ev['linear_epochs']} epochs)")
     result = evaluation.linear_probe(

@@ -5,7 +5,9 @@ import os
 
 import yaml
 
+from keras_slim.config import ConfigError
 from keras_slim.config import dump_config
+from keras_slim.config import validate_config
 from keras_slim.io import write_json_atomic
 from keras_slim.io import write_text_atomic
 
@@ -144,9 +146,6 @@ def config_differences(old, new):
 def _with_defaults(config):
     """A run's saved config with keys added since it was written filled in
     with their defaults (so a newer keras_slim still resumes it)."""
-    from keras_slim.config import ConfigError
-    from keras_slim.config import validate_config
-
     try:
         return validate_config(config)
     except ConfigError:

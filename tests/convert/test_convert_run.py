@@ -99,10 +99,14 @@ def test_export_writes_verified_per_width_classifier_files(converted, capsys):
 
 def test_evaluate_runs_on_the_converted_directory(converted):
     out, _ = converted
+    # Two of the four widths: each evaluated width traces the backbone
+    # for the kNN and for the paper probe's steps, which is what costs here.
     assert cli.main(["evaluate", out, "--protocols", "knn,paper",
                      "evaluation.random_baseline=false",
-                     "evaluation.linear_epochs=2"]) == 0
+                     "evaluation.linear_epochs=2",
+                     "evaluation.eval_widths=[1.0, 0.25]"]) == 0
     results = json.load(open(os.path.join(out, "results.json")))
+    assert [row["width"] for row in results["widths"]] == [1.0, 0.25]
     assert all(0.0 <= row["knn_top1"] <= 1.0 for row in results["widths"])
     assert all(0.0 <= row["paper_linear_top1"] <= 1.0
                for row in results["widths"])

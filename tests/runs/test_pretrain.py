@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -86,6 +87,45 @@ def test_evaluate_merges_new_protocols(finished_run):
         assert "knn_top1" in row  # kept from the pretraining run
 
 
+def test_the_three_steps_resume_a_finished_run(finished_run, tmp_path):
+    from keras_slim.runs import Run
+    from keras_slim.runs import evaluate
+    from keras_slim.runs import prepare
+    from keras_slim.runs import train
+
+    config, results, run, _ = finished_run
+    copy = str(tmp_path / "copy")
+    shutil.copytree(run.path, copy)
+    lines = []
+    prepared = prepare(config, run_dir=copy, log=lines.append)
+    assert isinstance(prepared, Run)
+    assert (prepared.start_step, prepared.steps_per_epoch) == (8, 4)
+    assert f"resuming {copy} at step 8" in lines
+    # Nothing left to train: the history is the checkpoint's.
+    history = train(prepared)
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert int(prepared.model.ssl_step) == 8
+    again = evaluate(prepared, protocols=("knn",))
+    for row, before in zip(again["widths"], results["widths"]):
+        assert row["knn_top1"] == before["knn_top1"]
+        assert "linear_top1" not in row
+    assert again["resumed_at_step"] == 8
+    assert RunDirectory(copy).read_json("results.json") == json.loads(
+        json.dumps(again))
+
+
+def test_the_guard_names_widths_by_their_log_prefix():
+    from keras_slim.runs import NonFiniteGuard
+
+    guard = NonFiniteGuard([1.0, 0.5])
+    assert guard.where("w0.5/grad_norm") == "at width 0.5"
+    assert guard.where("w1/loss") == "at width 1"
+    assert guard.where("loss") == "in total"
+    # Not a width of the model: named as the slot it is, not parsed.
+    assert guard.where("w0.25/loss") == "in slot w0.25"
+    assert guard.where("wmin/loss") == "in slot wmin"
+
+
 def test_more_epochs_resume_the_same_run(finished_run, tmp_path):
     config, _, run, _ = finished_run
     more = dict(config, train=dict(config["train"], epochs=3))
@@ -111,8 +151,8 @@ def test_evaluate_refuses_a_folder_that_is_not_a_run(tmp_path):
 
 
 def test_baseline_check_names_every_losing_width_and_protocol():
-    from keras_slim.runs.pretrain import BaselineNotBeaten
-    from keras_slim.runs.pretrain import check_beats_baseline
+    from keras_slim.runs import BaselineNotBeaten
+    from keras_slim.runs import check_beats_baseline
 
     rows = [
         {"width": 1.0, "knn_top1": 0.9, "random_knn_top1": 0.8,
@@ -163,7 +203,7 @@ def test_export_cli_writes_verified_files_with_the_runs_accuracy(
 def test_data_stream_leaves_the_training_images_on_disk(tmp_path):
     from keras_slim import data
     from keras_slim.config import ConfigError
-    from keras_slim.runs.pretrain import training_split
+    from keras_slim.runs import training_split
     from tests.data import _trees
 
     root = _trees.write_files(tmp_path / "tree", _trees.class_tree(

@@ -1,0 +1,69 @@
+"""Stops training at the first non-finite loss or gradient norm."""
+
+import keras
+import numpy as np
+
+from keras_slim.width import width_name
+
+__all__ = ["NonFiniteGuard"]
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops at the first step whose loss or gradient norm is NaN or Inf.
+
+    The recipe checks each width's loss before its update. A NaN input can
+    still leave the loss finite (a ReLU may map NaN to 0) while its
+    gradient, hence the updated weights, are NaN: the step's logged
+    gradient norms show it, and this stops training before a checkpoint
+    could save the spoiled weights.
+
+    The error names the width of the spoiled log: each width's logs are
+    prefixed by `keras_slim.width.width_name(width)` (`w0.5/grad_norm`), the
+    same function the recipes name their logs with, so the prefix is looked
+    up, never parsed back into a number. Other slots (`wmin`, `wrand1` of a
+    width range) are named as such.
+
+    Args:
+        widths: the widths whose logs the model writes (e.g.
+            `backbone.widths.values`).
+
+    Example:
+
+    >>> guard = NonFiniteGuard(model.backbone.widths.values)
+    >>> model.fit(pairs, callbacks=[guard])  # FloatingPointError on NaN
+    """
+
+    def __init__(self, widths=()):
+        super().__init__()
+        self.widths = [float(w) for w in widths]
+        self._width_of = {width_name(w): w for w in self.widths}
+
+    def on_train_batch_end(self, batch, logs=None):
+        for key, value in (logs or {}).items():
+            if not key.endswith(("loss", "grad_norm")):
+                continue
+            value = float(np.asarray(keras.ops.convert_to_numpy(value))
+                          .reshape(-1)[0])
+            if np.isfinite(value):
+                continue
+            # The step has run: `ssl_step` already counts it.
+            step = int(keras.ops.convert_to_numpy(self.model.ssl_step)) - 1
+            what = "gradient" if key.endswith("grad_norm") else "loss"
+            raise FloatingPointError(
+                f"Non-finite {what} {self.where(key)} ({key}={value}) at "
+                f"training step {step} (counted from 0; the weights in "
+                f"memory are spoiled, the checkpoints are not): lower the "
+                f"learning rate or check the inputs for NaN/Inf."
+            )
+
+    def where(self, key):
+        """`w0.5/grad_norm` -> "at width 0.5"; `loss` -> "in total"."""
+        if "/" not in key:
+            return "in total"
+        slot = key.rsplit("/", 1)[0]
+        if slot in self._width_of:
+            return f"at width {self._width_of[slot]:g}"
+        return f"in slot {slot}"
+
+    def get_config(self):
+        return {"widths": self.widths}

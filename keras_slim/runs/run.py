@@ -1,0 +1,73 @@
+"""`Run`: what `prepare` builds and `train` and `evaluate` use."""
+
+from keras_slim.runs.inputs import labelled_sets
+
+__all__ = ["Run"]
+
+
+class Run:
+    """One pretraining run, prepared: its model, data and run directory.
+
+    `keras_slim.runs.prepare(config)` makes it; `train(run)` trains it from
+    where its checkpoint left off and `evaluate(run)` measures every width.
+    Everything here is plain attributes, so a script (e.g. one with its own
+    `tf.distribute` strategy) can read or change what a step uses.
+
+    Args:
+        config: the validated configuration.
+        directory: its `RunDirectory` (config, checkpoint, logs, results).
+        strategy: the `tf.distribute.Strategy` the model was built in.
+        model: the compiled recipe (`model.backbone` is the backbone).
+        train_data: the pretraining images (`ImageData` or `ImageFiles`).
+        augmentation: the `TwoViewAugmentation` that makes the view pairs.
+        steps_per_epoch: training steps per epoch.
+        start_step: the step the run resumes at (0 for a new run).
+        history: per-epoch log dicts restored from the checkpoint.
+        metric_state: running metric means of a cut epoch, or `None`.
+        log: where progress lines go.
+
+    Example:
+
+    >>> from keras_slim.config import load_config
+    >>> from keras_slim.runs import evaluate, prepare, train
+    >>> config = load_config(None, ["train.epochs=1", "output_dir=runs/try"])
+    >>> run = prepare(config)       # data, model, restored checkpoint
+    >>> history = train(run)        # fit, checkpoints, backbone.keras
+    >>> results = evaluate(run)     # per-width kNN/linear, results.json
+    """
+
+    def __init__(self, config, directory, strategy, model, train_data,
+                 augmentation, steps_per_epoch, start_step=0, history=(),
+                 metric_state=None, log=print):
+        self.config = config
+        self.directory = directory
+        self.strategy = strategy
+        self.model = model
+        self.train_data = train_data
+        self.augmentation = augmentation
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.start_step = int(start_step)
+        self.history = list(history)
+        self.metric_state = metric_state
+        self.log = log
+        # Set by `train`: this process's training wall time, in seconds.
+        self.train_seconds = None
+        self._labelled = None
+
+    @property
+    def backbone(self):
+        """The slimmable backbone being trained."""
+        return self.model.backbone
+
+    def labelled_sets(self):
+        """`((train images, labels), (test images, labels))`, loaded once
+        (the kNN monitor and the final evaluation share them)."""
+        if self._labelled is None:
+            self._labelled = labelled_sets(self.config)
+        return self._labelled
+
+    def __repr__(self):
+        return (f"Run({self.directory.path!r}, "
+                f"method={self.config['method']['name']!r}, "
+                f"step {self.start_step} of "
+                f"{self.config['train']['epochs'] * self.steps_per_epoch})")
