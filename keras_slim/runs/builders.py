@@ -3,8 +3,11 @@
 import math
 
 import keras
+import tensorflow as tf
 
+from keras_slim import backbones
 from keras_slim import methods
+from keras_slim import optimizers
 from keras_slim.config import widths_from_config
 
 __all__ = [
@@ -18,8 +21,6 @@ __all__ = [
 
 def build_backbone(config, channels, seed=None):
     """The slimmable backbone of `config` for `channels`-channel images."""
-    from keras_slim import backbones
-
     spec = config["backbone"]
     widths = widths_from_config(config)
     if seed is not None:
@@ -59,8 +60,6 @@ def build_method(config, backbone, steps_per_epoch):
 
 def build_optimizer(config, steps_per_epoch):
     """The optimizer of `config` with its warmup-cosine (or slow-start) rate."""
-    from keras_slim import optimizers
-
     train = config["train"]
     total, slow, warmup = training_steps(config, steps_per_epoch)
     rate = train["learning_rate"]
@@ -119,8 +118,6 @@ def rate_per_epoch(config):
 
 def build_strategy(config):
     """The `tf.distribute` strategy a run asks for."""
-    import tensorflow as tf
-
     kind = config["train"]["strategy"]
     if kind == "mirrored":
         return tf.distribute.MirroredStrategy()
