@@ -53,20 +53,10 @@ class SlimMLPHead(keras.layers.Layer):
     """
 
     def __init__(
-        self,
-        hidden_units,
-        output_units,
-        widths,
-        num_layers=2,
-        batch_norm=False,
-        output_batch_norm=False,
-        output_bn_affine=True,
-        slice_input=True,
-        slice_hidden=True,
-        use_bias=True,
-        bias_before_norm=False,
-        synchronized=False,
-        **kwargs,
+        self, hidden_units, output_units, widths, num_layers=2,
+        batch_norm=False, output_batch_norm=False, output_bn_affine=True,
+        slice_input=True, slice_hidden=True,
+        use_bias=True, bias_before_norm=False, synchronized=False, **kwargs,
     ):
         super().__init__(**kwargs)
         if int(num_layers) < 1:
@@ -132,22 +122,12 @@ class SlimMLPHead(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "hidden_units": self.hidden_units,
-                "output_units": self.output_units,
-                "widths": self.widths.get_config(),
-                "num_layers": self.num_layers,
-                "batch_norm": self.batch_norm,
-                "output_batch_norm": self.output_batch_norm,
-                "output_bn_affine": self.output_bn_affine,
-                "slice_input": self.slice_input,
-                "slice_hidden": self.slice_hidden,
-                "use_bias": self.use_bias,
-                "bias_before_norm": list(self.bias_before_norm),
-                "synchronized": self.synchronized,
-            }
-        )
+        for key in ("hidden_units", "output_units", "num_layers", "batch_norm",
+                    "output_batch_norm", "output_bn_affine", "slice_input",
+                    "slice_hidden", "use_bias", "synchronized"):
+            config[key] = getattr(self, key)
+        config["widths"] = self.widths.get_config()
+        config["bias_before_norm"] = list(self.bias_before_norm)
         return config
 
 

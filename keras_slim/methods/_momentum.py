@@ -2,10 +2,10 @@
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from keras_slim import losses
+from keras_slim.methods import _tf_step
 
 
 def clone_layer(layer, name, input_shape=None):
@@ -28,23 +28,26 @@ def ema_update(targets, sources, momentum):
     weights.
     """
     for target, source in zip(targets, sources):
-        dtype = tf.float64 if target.dtype == "float64" else tf.float32
-        # dtype_hint: a Python momentum straight to `dtype` (tf.cast would
-        # round it to float32 first).
-        m = tf.cast(tf.convert_to_tensor(momentum, dtype_hint=dtype), dtype)
+        dtype = "float64" if target.dtype == "float64" else "float32"
+        # A Python momentum straight to `dtype` (a cast would round it to
+        # float32 first); a scheduled (tensor) momentum is cast.
+        if isinstance(momentum, (int, float)):
+            m = ops.convert_to_tensor(momentum, dtype)
+        else:
+            m = ops.cast(momentum, dtype)
         value = ops.convert_to_tensor(source)
-        new = m * tf.cast(target, dtype) + (1.0 - m) * tf.cast(value, dtype)
-        target.assign(tf.cast(new, target.dtype))
+        new = m * ops.cast(target, dtype) + (1.0 - m) * ops.cast(value, dtype)
+        target.assign(ops.cast(new, target.dtype))
 
 
 def cosine_momentum(base, step, total_steps):
     """MoCo v3/BYOL schedule: `1 - (1 - base) * (cos(pi * t / T) + 1) / 2`."""
     if not total_steps:
-        return tf.constant(base, tf.float32)
-    progress = tf.minimum(
-        tf.cast(step, tf.float32) / float(total_steps), 1.0
+        return ops.convert_to_tensor(base, "float32")
+    progress = ops.minimum(
+        ops.cast(step, "float32") / float(total_steps), 1.0
     )
-    return 1.0 - (1.0 - base) * (tf.cos(np.pi * progress) + 1.0) / 2.0
+    return 1.0 - (1.0 - base) * (ops.cos(np.pi * progress) + 1.0) / 2.0
 
 
 class KeyQueue:
@@ -73,8 +76,8 @@ class KeyQueue:
         self.model = model
 
     def enqueue(self, keys):
-        (keys,), _ = losses._gather_from_replicas([keys], True)
-        keys = tf.cast(losses.l2_normalize(keys), tf.float32)
+        keys = _tf_step.gather_replicas(keys)
+        keys = ops.cast(losses.l2_normalize(keys), "float32")
         batch = keys.shape[0]
         if batch is not None and self.size % batch:
             raise ValueError(
@@ -83,12 +86,12 @@ class KeyQueue:
                 f"batch size, and batch with drop_remainder=True."
             )
         if batch is None:  # e.g. a dataset distributed by a strategy
-            batch = tf.shape(keys)[0]
+            batch = ops.shape(keys)[0]
         queue = self.model.queue
         pointer = ops.convert_to_tensor(self.model.queue_pointer)
-        updated = tf.tensor_scatter_nd_update(
+        updated = ops.scatter_update(
             ops.convert_to_tensor(queue),
-            tf.reshape(pointer + tf.range(batch), (-1, 1)),
+            ops.reshape(pointer + ops.arange(batch, dtype="int32"), (-1, 1)),
             keys,
         )
         queue.assign(updated)

@@ -2,7 +2,7 @@
 
 A step trains a list of *slots*. A static slot always runs one width; a
 random slot runs one width of a candidate grid chosen in the graph (a
-`tf.switch_case`, so shapes stay static and the trace count stays bounded by
+switch in the step module, so shapes stay static and the trace count stays bounded by
 the grid, never by the step count). Randomness is stateless, seeded by
 `(seed, step)`: every replica and worker draws the same widths.
 
@@ -12,8 +12,9 @@ sampling); the phase is a function of the step, chosen in the graph too.
 
 import dataclasses
 
-import tensorflow as tf
+from keras import ops
 
+from keras_slim.methods._tf_step import stateless_uniform
 from keras_slim.width import width_name
 
 
@@ -68,19 +69,16 @@ def sandwich_draws(seed, step, grid_size, valid_count, draws):
     `draws` indices; a draw that cannot be filled without repeating a width
     gets `grid_size` (the "skip" branch).
     """
-    scores = tf.random.stateless_uniform(
-        [grid_size], seed=tf.stack([tf.cast(seed, tf.int64),
-                                    tf.cast(step, tf.int64)]),
-    )
-    index = tf.range(grid_size)
-    inside = tf.logical_and(index > 0, index < valid_count - 1)
-    scores = tf.where(inside, scores, 2.0 + tf.cast(index, tf.float32))
-    order = tf.argsort(scores)[:draws]
-    available = tf.reduce_sum(tf.cast(inside, tf.int32))
-    filled = tf.range(draws) < available
+    scores = stateless_uniform([grid_size], seed, step)
+    index = ops.arange(grid_size, dtype="int32")
+    inside = ops.logical_and(index > 0, index < valid_count - 1)
+    scores = ops.where(inside, scores, 2.0 + ops.cast(index, "float32"))
+    order = ops.argsort(scores)[:draws]
+    available = ops.sum(ops.cast(inside, "int32"))
+    filled = ops.arange(draws, dtype="int32") < available
     # Ascending indices: the drawn widths run largest first (US-Nets' and
     # US3L's order), skips last.
-    return tf.sort(tf.where(filled, tf.cast(order, tf.int32), grid_size))
+    return ops.sort(ops.where(filled, ops.cast(order, "int32"), grid_size))
 
 
 def uniform_draws(seed, step, grid, lowest, draws):
@@ -95,14 +93,13 @@ def uniform_draws(seed, step, grid, lowest, draws):
     descending).
     """
     largest = float(grid[0])
-    values = lowest + (largest - lowest) * tf.random.stateless_uniform(
-        [draws], seed=tf.stack([tf.cast(seed, tf.int64),
-                                tf.cast(step, tf.int64)]),
-        dtype=tf.float64,
-    )
-    candidates = tf.constant(grid, tf.float64)
-    distance = tf.abs(values[:, None] - candidates[None, :])
-    outside = (candidates < lowest - 1e-9) | (tf.range(len(grid)) == 0)
-    distance = tf.where(outside[None, :], tf.constant(float("inf"),
-                                                      tf.float64), distance)
-    return tf.sort(tf.cast(tf.argmin(distance, axis=1), tf.int32))
+    values = lowest + (largest - lowest) * stateless_uniform(
+        [draws], seed, step, dtype="float64")
+    candidates = ops.convert_to_tensor(grid, "float64")
+    distance = ops.abs(values[:, None] - candidates[None, :])
+    outside = ops.logical_or(candidates < lowest - 1e-9,
+                             ops.arange(len(grid)) == 0)
+    distance = ops.where(outside[None, :],
+                         ops.convert_to_tensor(float("inf"), "float64"),
+                         distance)
+    return ops.sort(ops.cast(ops.argmin(distance, axis=1), "int32"))

@@ -1,9 +1,11 @@
 import keras
 
 from keras_slim import losses
+from keras_slim.methods._registry import register_recipe
 from keras_slim.methods.slim_clr import SlimCLR
 
 
+@register_recipe
 @keras.saving.register_keras_serializable(package="keras_slim")
 class DSPNet(SlimCLR):
     """DSPNet: discriminative SSL at full width, distilled into sub-widths.
@@ -42,6 +44,11 @@ class DSPNet(SlimCLR):
           on Discriminative Self-supervised Learning](https://arxiv.org/abs/2207.06075)
     """
 
+    recipe_name = "dspnet"
+    config_keys = tuple(
+        k for k in SlimCLR.config_keys if k not in ("base", "distill_weight")
+    ) + ("feature_weight",)
+
     def __init__(self, backbone, feature_weight=1.0, **kwargs):
         kwargs.pop("base", None)
         kwargs.pop("distill_weight", None)
@@ -54,10 +61,3 @@ class DSPNet(SlimCLR):
             feature = losses.negative_cosine(out["embedding"], targets["key"])
             out["distill"] = out["distill"] + self.feature_weight * feature
         return out
-
-    def get_config(self):
-        config = super().get_config()
-        config.pop("base")
-        config.pop("distill_weight")
-        config["feature_weight"] = self.feature_weight
-        return config

@@ -1,30 +1,16 @@
+import functools
+import operator
+
 import keras
-import tensorflow as tf
 
 from keras_slim import losses
-from keras_slim.heads import SlimMLPHead
-from keras_slim.methods._momentum import KeyQueue
-from keras_slim.methods._momentum import clone_layer
-from keras_slim.methods._momentum import cosine_momentum
-from keras_slim.methods._momentum import ema_update
 from keras_slim.methods._plan import static_slots
-from keras_slim.methods._shuffle_bn import shuffled_keys
+from keras_slim.methods._registry import base_class
+from keras_slim.methods._registry import register_recipe
 from keras_slim.methods.slim_ssl import SlimSSL
 
-# Paper defaults per base method (SlimCLR's released scripts, RESEARCH.md).
-# hidden: the heads' full-width hidden size; None is the backbone's feature
-# size (MoCo v2's head, s_resnet.py `mocov2_slim`), else params.py's fixed
-# --simclr_mlp_dim 2048 / --moco_mlp_dim 4096.
-_BASES = {
-    "mocov2": dict(temperature=0.2, distill_temperature=5.0,
-                   projection_dim=128, hidden=None, momentum=0.999),
-    "simclr": dict(temperature=0.1, distill_temperature=5.0,
-                   projection_dim=128, hidden=2048, momentum=None),
-    "mocov3": dict(temperature=1.0, distill_temperature=1.0,
-                   projection_dim=256, hidden=4096, momentum=0.99),
-}
 
-
+@register_recipe
 @keras.saving.register_keras_serializable(package="keras_slim")
 class SlimCLR(SlimSSL):
     """SlimCLR: contrastive pretraining of a slimmable network, all widths.
@@ -135,34 +121,32 @@ class SlimCLR(SlimSSL):
           (AAAI 2022)](https://arxiv.org/abs/2107.14762)
     """
 
+    recipe_name = "slimclr"
+    default_base = "mocov2"
+    width_kind = "list"
+    run_owned_options = SlimSSL.run_owned_options + (
+        "slow_start_steps", "momentum_total_steps")
+    momentum_encoder_prefix = "key"
+    config_keys = (
+        "base", "temperature", "distill_temperature", "distill_weight",
+        "width_weights", "slow_start_steps", "projection_dim", "hidden_dim",
+        "queue_size", "momentum", "momentum_total_steps",
+        "distill_on_cosines", "reweight_during_slow_start", "shuffle_bn",
+        "key_bn_splits")
+
     def __init__(
-        self,
-        backbone,
-        base="mocov2",
-        temperature=None,
-        distill_temperature=None,
-        distill_weight=0.5,
-        width_weights=None,
-        slow_start_steps=0,
-        projection_dim=None,
-        hidden_dim=None,
-        queue_size=65536,
-        momentum=None,
-        momentum_total_steps=0,
-        distill_on_cosines=True,
-        reweight_during_slow_start=False,
-        shuffle_bn=True,
-        key_bn_splits=1,
-        seed=0,
-        per_width_update=False,
-        **kwargs,
+        self, backbone, base="mocov2",
+        temperature=None, distill_temperature=None, distill_weight=0.5,
+        width_weights=None, slow_start_steps=0,
+        projection_dim=None, hidden_dim=None, queue_size=65536,
+        momentum=None, momentum_total_steps=0,
+        distill_on_cosines=True, reweight_during_slow_start=False,
+        shuffle_bn=True, key_bn_splits=1,
+        seed=0, per_width_update=False, **kwargs,
     ):
         super().__init__(backbone, seed=seed,
                          per_width_update=per_width_update, **kwargs)
-        if base not in _BASES:
-            raise ValueError(
-                f"SlimCLR `base` must be one of {sorted(_BASES)}, got {base!r}."
-            )
+        base_cls = base_class(base, self.recipe_name)
         widths = backbone.widths
         if widths.is_range:
             raise ValueError(
@@ -170,7 +154,7 @@ class SlimCLR(SlimSSL):
                 "range. Use keras_slim.methods.US3L for a range, or build the "
                 "backbone with a list such as [1.0, 0.75, 0.5, 0.25]."
             )
-        defaults = _BASES[base]
+        defaults = base_cls.defaults(self.recipe_name)
         self.base = base
         self.temperature = float(temperature or defaults["temperature"])
         self.distill_temperature = float(
@@ -214,50 +198,16 @@ class SlimCLR(SlimSSL):
         full_weight = (self.width_weights[0] if self.reweight_during_slow_start
                        else 1.0)
         self._slow_start_slots = static_slots(values[:1], [full_weight])
-        self._build_heads(feature_dim)
+        self.base_method = base_cls(self)
+        self.make_head("projector", projector=True,
+                       **self.base_method.projector_options())
+        self.base_method.build(feature_dim)
         self._build_trackers()
 
     # ------------------------------------------------------------ structure
-    def _build_heads(self, feature_dim):
-        widths = self.backbone.widths
-        slice_input = self.backbone.feature_dim(widths.smallest) != feature_dim
-        common = dict(widths=widths, slice_input=slice_input,
-                      synchronized=self.backbone.synchronized)
-        if self.base == "mocov2":
-            self.projector = SlimMLPHead(
-                self.hidden_dim, self.projection_dim, name="projector",
-                **common,
-            )
-        elif self.base == "simclr":
-            self.projector = SlimMLPHead(
-                self.hidden_dim, self.projection_dim, batch_norm=True,
-                output_batch_norm=True, name="projector", **common,
-            )
-        else:
-            self.projector = SlimMLPHead(
-                self.hidden_dim, self.projection_dim, batch_norm=True,
-                output_batch_norm=True, output_bn_affine=False,
-                use_bias=False, name="projector", **common,
-            )
-            self.predictor = SlimMLPHead(
-                self.hidden_dim, self.projection_dim, batch_norm=True,
-                widths=widths, slice_input=False, use_bias=False,
-                synchronized=self.backbone.synchronized, name="predictor",
-            )
-        self.projector.build((None, feature_dim))
-        if self.base == "mocov3":
-            self.predictor.build((None, self.projection_dim))
-        if self.base in ("mocov2", "mocov3"):
-            self.key_backbone = clone_layer(self.backbone, "key_backbone")
-            self.key_projector = clone_layer(
-                self.projector, "key_projector", (None, feature_dim)
-            )
-            self.freeze_from_gradients(self.key_backbone)
-            self.freeze_from_gradients(self.key_projector)
-        if self.base == "mocov2":
-            self._queue = KeyQueue(
-                self, self.queue_size, self.projection_dim, seed=self.seed
-            )
+    @classmethod
+    def run_arguments(cls, total_steps, slow_start_steps, steps_per_epoch):
+        return {"slow_start_steps": slow_start_steps}
 
     def phases(self):
         if self.slow_start_steps:
@@ -272,45 +222,8 @@ class SlimCLR(SlimSSL):
         return slot.weight * ((1.0 - a) * ssl + a * distill)
 
     # ------------------------------------------------------------ the step
-    def _keys(self, images, training, shuffle=False):
-        largest = self.backbone.widths.largest
-
-        def encode(batch):
-            features = self.key_backbone(batch, width=largest,
-                                         training=training)
-            return self.key_projector(features, width=largest,
-                                      training=training)
-
-        if shuffle and training:
-            keys = shuffled_keys(encode, images, self.seed, self.ssl_step,
-                                 self.key_bn_splits)
-        else:
-            keys = encode(images)
-        return tf.stop_gradient(tf.cast(keys, tf.float32))
-
-    def step_targets(self, views, training):
-        if self.base == "mocov2":
-            return {"key": self._keys(views[1], training, self.shuffle_bn)}
-        if self.base == "mocov3":
-            return {
-                "key1": self._keys(views[0], training),
-                "key2": self._keys(views[1], training),
-            }
-        return {}
-
-    def _embed(self, images, width, training):
-        features = self.backbone(images, width=width, training=training)
-        z = self.projector(features, width=width, training=training)
-        if self.base == "mocov3":
-            z = self.predictor(z, width=width, training=training)
-        return z
-
     def width_outputs(self, width, views, targets, teacher, training):
-        if self.base == "mocov2":
-            embeddings = (self._embed(views[0], width, training),)
-        else:
-            embeddings = (self._embed(views[0], width, training),
-                          self._embed(views[1], width, training))
+        embeddings = self.base_method.embeddings(width, views, training)
         return self.embedding_outputs(embeddings, targets, teacher)
 
     def embedding_outputs(self, embeddings, targets, teacher):
@@ -326,46 +239,20 @@ class SlimCLR(SlimSSL):
         Returns:
             the `width_outputs` dict.
         """
-        T = self.distill_temperature
-        if self.base == "mocov2":
-            (q,) = embeddings
-            cosines = losses.moco_logits(q, targets["key"], self.queue, 1.0)
-            logits = cosines / self.temperature
-            distilled = cosines if self.distill_on_cosines else logits
-            out = {
-                "ssl": losses.contrastive_loss(logits),
-                "accuracy": losses.contrastive_accuracy(logits),
-                "embedding": q,
-                "teacher": distilled,
-            }
-            if teacher is not None:
-                out["distill"] = self._distill(distilled, teacher)
-            return out
-        z1, z2 = embeddings
-        if self.base == "simclr":
-            ra, rb, labels = losses.simclr_logits(z1, z2, 1.0)
-            la, lb = ra / self.temperature, rb / self.temperature
-            # The mean over the 2N augmented samples, as the official loss.
-            scale = scale_kd = 0.5
-            da, db = (ra, rb) if self.distill_on_cosines else (la, lb)
-        else:
-            la, labels = losses.key_logits(z1, targets["key2"],
-                                           self.temperature)
-            lb, _ = losses.key_logits(z2, targets["key1"], self.temperature)
-            # Official MoCo v3: loss1 + loss2, each 2 tau CE + its own a KD.
-            scale, scale_kd = 2.0 * self.temperature, 1.0
-            da, db = la, lb
+        contrast = self.base_method.contrast(embeddings, targets)
+        logits = [(lg, y) for lg, y, _ in contrast.terms]
+        distilled = tuple(d for _, _, d in contrast.terms)
         out = {
-            "ssl": scale * (losses.contrastive_loss(la, labels)
-                            + losses.contrastive_loss(lb, labels)),
-            "accuracy": 0.5 * (losses.contrastive_accuracy(la, labels)
-                               + losses.contrastive_accuracy(lb, labels)),
-            "embedding": z1,
-            "teacher": (da, db),
+            "ssl": contrast.ssl_scale * _sum(
+                [losses.contrastive_loss(lg, y) for lg, y in logits]),
+            "accuracy": _mean(
+                [losses.contrastive_accuracy(lg, y) for lg, y in logits]),
+            "embedding": contrast.embedding,
+            "teacher": distilled,
         }
         if teacher is not None:
-            out["distill"] = scale_kd * (self._distill(da, teacher[0])
-                                         + self._distill(db, teacher[1]))
+            out["distill"] = contrast.distill_scale * _sum(
+                [self._distill(d, t) for d, t in zip(distilled, teacher)])
         return out
 
     def _distill(self, student, teacher):
@@ -375,47 +262,13 @@ class SlimCLR(SlimSSL):
                                         self.distill_temperature,
                                         form="cross_entropy")
 
-    def before_targets(self):
-        """The momentum update, before this step's keys (official MoCo)."""
-        if self.base == "simclr":
-            return
-        momentum = self.momentum
-        if self.base == "mocov3":
-            momentum = cosine_momentum(
-                self.momentum, self.ssl_step, self.momentum_total_steps
-            )
-        ema_update(
-            self.key_backbone.trainable_variables + (
-                self.key_projector.trainable_variables),
-            self.backbone.trainable_variables + (
-                self.projector.trainable_variables),
-            momentum,
-        )
 
-    def after_update(self, views, targets):
-        if self.base == "mocov2":
-            self._queue.enqueue(targets["key"])
+def _sum(values):
+    return functools.reduce(operator.add, values)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "base": self.base,
-                "temperature": self.temperature,
-                "distill_temperature": self.distill_temperature,
-                "distill_weight": self.distill_weight,
-                "width_weights": self.width_weights,
-                "slow_start_steps": self.slow_start_steps,
-                "projection_dim": self.projection_dim,
-                "hidden_dim": self.hidden_dim,
-                "queue_size": self.queue_size,
-                "momentum": self.momentum,
-                "momentum_total_steps": self.momentum_total_steps,
-                "distill_on_cosines": self.distill_on_cosines,
-                "reweight_during_slow_start": self.reweight_during_slow_start,
-                "shuffle_bn": self.shuffle_bn,
-                "key_bn_splits": self.key_bn_splits,
-            }
-        )
-        return config
 
+def _mean(values):
+    # One term: itself; two: 0.5 * (a + b), as the official mean.
+    if len(values) == 1:
+        return values[0]
+    return _sum(values) * (1.0 / len(values))

@@ -1,14 +1,13 @@
+import inspect
+
 import keras
-import tensorflow as tf
 from keras import ops
 
-from keras_slim import losses
+from keras_slim.heads import SlimMLPHead
+from keras_slim.methods import _tf_step
 from keras_slim.methods._per_batch_rate import PerBatchRate
 from keras_slim.methods._plan import sandwich_draws
-
-_NONFINITE = "Non-finite loss at width"
-_METRICS = ("loss", "ssl_loss", "distill_loss", "accuracy", "grad_norm",
-            "embedding_std")
+from keras_slim.methods._registry import base_class
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")
@@ -24,7 +23,7 @@ class SlimSSL(keras.Model):
     about that of the largest width, not of all widths together.
 
     Losses are summed per example and divided by the global batch size, so
-    the gradients are exact under any `tf.distribute` strategy. Width sampling
+    the gradients are exact under any distribution strategy. Width sampling
     is stateless, seeded by `(seed, step)`, identical on every replica.
 
     Logged per slot and step: `w0.5/loss`, `w0.5/ssl_loss`,
@@ -36,7 +35,11 @@ class SlimSSL(keras.Model):
 
     Subclasses (the recipes) define `phases()`, `width_outputs()` and
     optionally `step_targets()`, `combine()`, `regularization()`,
-    `after_update()`.
+    `after_update()`. A recipe registers itself
+    (`keras_slim.methods.register_recipe`) and declares what the config and
+    the builders read: `recipe_name`, `default_base` (its bases are those
+    registered for it), `width_kind` (`"list"` or `"range"`),
+    `learning_rate_per`, `run_owned_options`, and `run_arguments()`.
 
     Args:
         backbone: a `keras_slim.backbones.SlimBackbone`.
@@ -51,6 +54,63 @@ class SlimSSL(keras.Model):
         - [Yu et al., Slimmable Neural Networks, ICLR 2019](https://arxiv.org/abs/1812.08928)
         - [Zhao et al., SlimCLR, IJCV 2024](https://arxiv.org/abs/2209.15525)
     """
+
+    # What the registry reads (see the class docstring).
+    recipe_name = None
+    default_base = None
+    width_kind = "list"
+    learning_rate_per = "batch"
+    # Constructor arguments a pretraining run sets from other config values.
+    run_owned_options = ("backbone", "base", "seed")
+    # Attribute prefix of a base's momentum encoder (`key_backbone`).
+    momentum_encoder_prefix = "key"
+    # The recipe's own constructor arguments `get_config` returns.
+    config_keys = ()
+
+    # ------------------------------------------------------------ registry
+    @classmethod
+    def options(cls):
+        """The recipe's constructor arguments and their defaults."""
+        options = {}
+        for klass in reversed(cls.__mro__):
+            if klass.__module__.startswith("keras_slim"):
+                params = inspect.signature(klass.__init__).parameters
+                options.update({
+                    name: p.default for name, p in params.items()
+                    if name not in ("self", "kwargs")})
+        return options
+
+    @classmethod
+    def config_problems(cls, config):
+        """`[(key path, message)]`: what the recipe refuses in a config."""
+        is_range = isinstance(config["backbone"]["widths"], dict)
+        if cls.width_kind == "range" and not is_range:
+            return [("backbone.widths", f"{cls.recipe_name} trains a width "
+                                        f"range: use {{min: 0.25, max: 1.0}}")]
+        if cls.width_kind == "list" and is_range:
+            return [("backbone.widths", f"{cls.recipe_name} trains a width "
+                                        f"list, e.g. [1.0, 0.5, 0.25]")]
+        return []
+
+    @classmethod
+    def run_arguments(cls, total_steps, slow_start_steps, steps_per_epoch):
+        """Constructor arguments a run sets from its length."""
+        return {}
+
+    @classmethod
+    def from_run_config(cls, backbone, config, total_steps, slow_start_steps,
+                        steps_per_epoch):
+        """The recipe of a validated run config around `backbone`."""
+        spec = config["method"]
+        options = dict(spec["options"])
+        options["seed"] = config["seed"]
+        base = spec["base"] or cls.default_base
+        for key, value in base_class(base, cls.recipe_name).run_options(
+                total_steps).items():
+            options.setdefault(key, value)
+        options.update(cls.run_arguments(total_steps, slow_start_steps,
+                                         steps_per_epoch))
+        return cls(backbone, base=base, **options)
 
     def __init__(self, backbone, seed=0, per_width_update=False, **kwargs):
         super().__init__(**kwargs)
@@ -70,8 +130,9 @@ class SlimSSL(keras.Model):
         raise NotImplementedError
 
     def step_targets(self, views, training):
-        """Stop-gradient tensors shared by all widths of a step (EMA keys)."""
-        return {}
+        """Stop-gradient tensors shared by all widths of a step (EMA keys):
+        the base method's."""
+        return self.base_method.step_targets(views, training)
 
     def width_outputs(self, width, views, targets, teacher, training):
         """Outputs at one width: a dict with per-example `ssl`, optional
@@ -89,9 +150,32 @@ class SlimSSL(keras.Model):
 
     def before_targets(self):
         """State updates before the step's targets (MoCo's EMA encoder)."""
+        self.base_method.before_targets()
 
     def after_update(self, views, targets):
         """State updates after the optimizer step (EMA encoders, queues)."""
+        self.base_method.after_update(views, targets)
+
+    def head_options(self):
+        """`SlimMLPHead` arguments of every head of the recipe's style."""
+        return {}
+
+    def make_head(self, name, projector, **options):
+        """A `SlimMLPHead` attribute `name` of the recipe's style
+        (`head_options`, then `options`); a projector's input follows the
+        backbone's features, a predictor's is the embedding."""
+        widths = self.backbone.widths
+        feature_dim = self.backbone.feature_dim()
+        slice_input = projector and (
+            self.backbone.feature_dim(widths.smallest) != feature_dim)
+        head = SlimMLPHead(
+            self.hidden_dim, self.projection_dim, widths=widths,
+            slice_input=slice_input, synchronized=self.backbone.synchronized,
+            name=name, **self.head_options(), **options,
+        )
+        head.build((None, feature_dim if projector else self.projection_dim))
+        setattr(self, name, head)
+        return head
 
     def freeze_from_gradients(self, layer):
         """Excludes `layer`'s variables (an EMA encoder) from the gradients."""
@@ -101,6 +185,11 @@ class SlimSSL(keras.Model):
     def call(self, inputs, width=None, training=False):
         """Backbone features at `width` (default: the largest)."""
         return self.backbone(inputs, width=width, training=training)
+
+    def project(self, images, width, training):
+        """The online projector's embedding of `images` at `width`."""
+        features = self.backbone(images, width=width, training=training)
+        return self.projector(features, width=width, training=training)
 
     @property
     def trainable_weights(self):
@@ -130,7 +219,7 @@ class SlimSSL(keras.Model):
     def _build_trackers(self):
         self._trackers = {"loss": keras.metrics.Mean(name="loss")}
         for name in self.slot_names():
-            for metric in _METRICS:
+            for metric in _tf_step.METRICS:
                 key = f"{name}/{metric}"
                 self._trackers[key] = keras.metrics.Mean(name=key)
         # Recipes create every weight in their constructor.
@@ -149,17 +238,12 @@ class SlimSSL(keras.Model):
         """
         try:
             return super().fit(*args, **kwargs)
-        except tf.errors.InvalidArgumentError as error:
-            if _NONFINITE not in str(error):
+        except _tf_step.STEP_ERROR as error:
+            message = _tf_step.nonfinite_message(
+                error, int(ops.convert_to_numpy(self.ssl_step)))
+            if message is None:
                 raise
-            detail = str(error).split(_NONFINITE, 1)[1].split(";")[0]
-            raise FloatingPointError(
-                f"{_NONFINITE}{detail} at training step "
-                f"{int(self.ssl_step.numpy())} (counted from 0; the weights "
-                f"are those before it): lower the learning rate, "
-                f"check the inputs for NaN/Inf, or use mixed precision with "
-                f"loss scaling."
-            ) from None
+            raise FloatingPointError(message) from None
 
     def compile(self, optimizer="rmsprop", **kwargs):
         super().compile(optimizer=optimizer, **kwargs)
@@ -184,83 +268,15 @@ class SlimSSL(keras.Model):
 
     # ------------------------------------------------------------ the step
     def train_step(self, data):
-        views = self._unpack_views(data)
-        self.before_targets()
-        targets = self.step_targets(views, training=True)
-        grads, values = self._run_phases(views, targets, training=True)
-        if not self.per_width_update:
-            self._apply(grads)
-        # Ordered after the gradients (which depend on the loss checks), so a
-        # failed step is not counted.
-        with tf.control_dependencies([g for g in grads if g is not None]):
-            self.after_update(views, targets)
-            self.ssl_step.assign_add(1)
-        return _multi_worker_safe(self._record(values))
+        return _tf_step.train_step(self, self._unpack_views(data))
 
     def test_step(self, data):
-        views = self._unpack_views(data)
-        targets = self.step_targets(views, training=False)
-        _, values = self._run_phases(views, targets, training=False)
-        return _multi_worker_safe(self._record(values))
+        return _tf_step.test_step(self, self._unpack_views(data))
 
     def predict_step(self, data):
         if isinstance(data, (tuple, list)):
             data = data[0]
         return self(data, training=False)
-
-    def _run_phases(self, views, targets, training):
-        phases = self.phases()
-        step = ops.convert_to_tensor(self.ssl_step)
-        if len(phases) == 1:
-            return self._run_slots(phases[0][1], views, targets, step,
-                                   training, dense=False)
-        phase = tf.add_n([
-            tf.cast(step >= start, tf.int32) for start, _ in phases[1:]
-        ])
-        branches = [
-            (lambda slots=slots: self._run_slots(
-                slots, views, targets, step, training, dense=True))
-            for _, slots in phases
-        ]
-        return tf.switch_case(phase, branches)
-
-    def _run_slots(self, slots, views, targets, step, training, dense):
-        variables = self.online_variables
-        total = [None] * len(variables)
-        values = self._empty_values()
-        teacher = None
-        random_slots = [s for s in slots if not s.is_static]
-        draws = None
-        if random_slots:
-            dense = True
-            draws = self.draw_indices(slots, step)
-        for slot in slots:
-            views = self._after(views, total)
-            if slot.is_static:
-                grads, slot_values, out = self._run_width(
-                    slot, slot.candidates[0], views, targets, teacher,
-                    training, dense,
-                )
-                if slot.is_teacher:
-                    teacher = tf.nest.map_structure(
-                        tf.stop_gradient, out["teacher"]
-                    )
-            else:
-                grads, slot_values = self._run_random(
-                    slot, draws[slot.draw], views, targets, teacher, training
-                )
-            total = [_add(t, g) for t, g in zip(total, grads)]
-            values.update(slot_values)
-        values["loss"] = tf.add_n([
-            values[f"{n}/loss"] * values[f"{n}/active"]
-            for n in self.slot_names()
-        ])
-        if dense:
-            total = [
-                tf.zeros_like(v) if g is None else g
-                for g, v in zip(total, variables)
-            ]
-        return total, values
 
     def draw_indices(self, slots, step):
         """Candidate indices of the random slots' widths at `step`.
@@ -270,8 +286,9 @@ class SlimSSL(keras.Model):
         """
         random_slots = [s for s in slots if not s.is_static]
         grid = random_slots[0].candidates
-        return sandwich_draws(self.seed, step, len(grid),
-                              self._valid_count(slots, grid),
+        smallest = min(min(s.candidates) for s in slots if s.is_static)
+        valid = sum(1 for w in grid if w >= smallest - 1e-9)
+        return sandwich_draws(self.seed, step, len(grid), valid,
                               len(random_slots))
 
     def sampled_widths(self, step):
@@ -287,7 +304,8 @@ class SlimSSL(keras.Model):
         slots = [s for start, s in self.phases() if step >= start][-1]
         draws = None
         if any(not s.is_static for s in slots):
-            draws = self.draw_indices(slots, tf.constant(step, tf.int64))
+            draws = self.draw_indices(slots,
+                                      ops.convert_to_tensor(step, "int64"))
             draws = [int(i) for i in ops.convert_to_numpy(draws)]
         widths = []
         for slot in slots:
@@ -297,130 +315,8 @@ class SlimSSL(keras.Model):
                 widths.append(float(slot.candidates[draws[slot.draw]]))
         return widths
 
-    def _valid_count(self, slots, grid):
-        smallest = min(min(s.candidates) for s in slots if s.is_static)
-        return sum(1 for w in grid if w >= smallest - 1e-9)
-
-    def _run_random(self, slot, index, views, targets, teacher, training):
-        variables = self.online_variables
-
-        def branch(width):
-            def run():
-                grads, values, _ = self._run_width(
-                    slot, width, views, targets, teacher, training,
-                    dense=True,
-                )
-                return grads, values
-            return run
-
-        def skip():
-            values = {k: tf.zeros(()) for k in self._slot_keys(slot.name)}
-            return [tf.zeros_like(v) for v in variables], values
-
-        branches = [branch(w) for w in slot.candidates] + [skip]
-        return tf.switch_case(index, branches)
-
-    def _slot_keys(self, name):
-        return [f"{name}/{m}" for m in _METRICS] + [f"{name}/active"]
-
-    def _empty_values(self):
-        values = {}
-        for name in self.slot_names():
-            for key in self._slot_keys(name):
-                values[key] = tf.zeros(())
-        return values
-
-    def _run_width(self, slot, width, views, targets, teacher, training,
-                   dense):
-        variables = self.online_variables
-        with tf.GradientTape() as tape:
-            out = self.width_outputs(width, views, targets, teacher, training)
-            ssl = self._global_mean(out["ssl"])
-            distill = 0.0
-            if out.get("distill") is not None:
-                distill = self._global_mean(out["distill"])
-            # Computed once per width: US3L's assembles every full kernel.
-            penalty = tf.cast(self.regularization(width), tf.float32)
-            loss = self.combine(slot, ssl, distill) + penalty
-            # The gradient, hence the update, depends on the check: a
-            # non-finite loss stops the step before any weight changes.
-            loss = tf.debugging.check_numerics(
-                tf.cast(loss, tf.float32),
-                f"{_NONFINITE} {width:g} ({slot.name}); lower the learning "
-                f"rate or check the inputs for NaN/Inf.",
-            )
-            scaled = self._scale(loss)
-        grads = [None] * len(variables)
-        if training:
-            grads = tape.gradient(scaled, variables)
-            if self.per_width_update:
-                self._apply(grads)
-        if dense:
-            grads = [
-                tf.zeros_like(v) if g is None else g
-                for g, v in zip(grads, variables)
-            ]
-        name = slot.name
-        accuracy = out.get("accuracy")
-        # Logged values are this replica's means; Keras averages the metrics
-        # over replicas, which gives the global means (the gradient above
-        # uses the global-batch scaling instead).
-        ssl_mean = tf.reduce_mean(tf.cast(out["ssl"], tf.float32))
-        distill_mean = tf.zeros(())
-        if out.get("distill") is not None:
-            distill_mean = tf.reduce_mean(tf.cast(out["distill"], tf.float32))
-        logged_loss = self.combine(slot, ssl_mean, distill_mean) + penalty
-        values = {
-            f"{name}/loss": logged_loss,
-            f"{name}/ssl_loss": ssl_mean,
-            f"{name}/distill_loss": distill_mean,
-            f"{name}/accuracy": (
-                tf.zeros(()) if accuracy is None
-                else tf.reduce_mean(tf.cast(accuracy, tf.float32))
-            ),
-            f"{name}/grad_norm": self._grad_norm(grads),
-            f"{name}/embedding_std": losses.embedding_std(out["embedding"]),
-            f"{name}/active": tf.ones(()),
-        }
-        return grads, values, out
-
-    def _after(self, views, grads):
-        """Orders the next width after the previous width's gradients."""
-        done = [g for g in grads if g is not None]
-        if not done:
-            return views
-        with tf.control_dependencies(done):
-            return tuple(tf.identity(v) for v in views)
-
-    def _global_mean(self, per_example):
-        per_example = tf.cast(per_example, tf.float32)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        count = tf.cast(tf.shape(per_example)[0] * replicas, tf.float32)
-        return tf.reduce_sum(per_example) / count
-
-    def _scale(self, loss):
-        if hasattr(self.optimizer, "scale_loss"):
-            return self.optimizer.scale_loss(loss)
-        return loss
-
-    def _grad_norm(self, grads):
-        present = [tf.cast(g, tf.float32) for g in grads if g is not None]
-        if not present:
-            return tf.zeros(())
-        norm = tf.linalg.global_norm(present)
-        scale = getattr(self.optimizer, "scale_loss", None)
-        if scale is not None:
-            norm = norm / tf.cast(self.optimizer.scale_loss(1.0), tf.float32)
-        return norm
-
-    def _apply(self, grads):
-        pairs = [
-            (g, v) for g, v in zip(grads, self.online_variables)
-            if g is not None
-        ]
-        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-
-    def _record(self, values):
+    def record(self, values):
+        """Updates the metrics with a step's values; returns the logs."""
         for key, tracker in self._trackers.items():
             if key == "loss":
                 tracker.update_state(values["loss"])
@@ -465,13 +361,11 @@ class SlimSSL(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "backbone": keras.saving.serialize_keras_object(self.backbone),
-                "seed": self.seed,
-                "per_width_update": self.per_width_update,
-            }
-        )
+        config["backbone"] = keras.saving.serialize_keras_object(
+            self.backbone)
+        # Every constructor argument is stored under its own name.
+        for key in ("seed", "per_width_update") + self.config_keys:
+            config[key] = getattr(self, key)
         return config
 
     @classmethod
@@ -482,23 +376,3 @@ class SlimSSL(keras.Model):
         )
         return cls(**config)
 
-
-def _multi_worker_safe(logs):
-    """Logs that Keras 3.15 can reduce under MultiWorkerMirroredStrategy.
-
-    There Keras reduces each log with `strategy.reduce("MEAN", v, axis=0)`,
-    which fails on scalars (keras issue 20585); a one-element vector reduces
-    to the same mean.
-    """
-    strategy = tf.distribute.get_strategy()
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return {k: tf.reshape(v, [1]) for k, v in logs.items()}
-    return logs
-
-
-def _add(total, grad):
-    if grad is None:
-        return total
-    if total is None:
-        return grad
-    return total + grad

@@ -1,30 +1,23 @@
 import keras
-import tensorflow as tf
+from keras import ops
 
 from keras_slim import losses
-from keras_slim.heads import SlimMLPHead
 from keras_slim.layers import SlimConv2D
-from keras_slim.methods._momentum import clone_layer
+from keras_slim.methods import _tf_step
 from keras_slim.methods._group_terms import group_terms
-from keras_slim.methods._momentum import ema_update
 from keras_slim.methods._plan import Slot
 from keras_slim.methods._plan import uniform_draws
 from keras_slim.methods._plan import width_grid
+from keras_slim.methods._registry import base_class
+from keras_slim.methods._registry import register_recipe
+from keras_slim.methods.bases._base import cross_view_cosine
 from keras_slim.methods.slim_ssl import SlimSSL
 from keras_slim.width import width_name
 
-_BASES = ("simclr", "byol", "simsiam")
 _SAMPLING = ("uniform", "distinct")
-# SSL.SETTING.DIM of configs/cifar/us_resnet18_{simclr_featdistill,byol,
-# simsiam}_cifar.yaml.
-_PROJECTION_DIMS = {"simclr": 256, "byol": 2048, "simsiam": 2048}
-# Which hidden linear layers of the official projectors have a bias (their
-# first is the ResNet's `fc`, a biased nn.Linear; a BN follows each).
-_PROJECTOR_BIASES = {"simclr": (True, True, False),
-                     "byol": (True, False, False),
-                     "simsiam": (True, False, False)}
 
 
+@register_recipe
 @keras.saving.register_keras_serializable(package="keras_slim")
 class US3L(SlimSSL):
     """US3L: universally slimmable self-supervised learning.
@@ -34,13 +27,11 @@ class US3L(SlimSSL):
 
     * an EMA teacher (backbone + projector, momentum 0.99) runs at the full
       width on both views;
-    * the full width trains with the base loss against the teacher's views:
-      `"simclr"` (SimCLR-momentum NT-Xent, tau 0.5) or `"byol"` (online
-      predictor, `-cos`); or, with no EMA teacher, `"simsiam"` (the official
-      `utils/ssl_algorithms/simsiam.py`: projector fc-BN-ReLU-fc-BN-ReLU-fc-
-      BN(no affine), predictor fc-BN-ReLU-fc, `-cos(p, sg(z))` across views;
-      each sub-width's predictions distill the full width's detached
-      projections, through the same predictor);
+    * the full width trains with the base loss (the `base`, one of the
+      `keras_slim.methods.bases` registered for US3L, e.g. `"simclr"`:
+      SimCLR-momentum NT-Xent, tau 0.5; `"byol"`: online predictor, `-cos`;
+      a base with stop-gradient targets instead of an EMA teacher, such as
+      `"simsiam"`, brings its own targets; see each base's docstring);
     * each sub-width trains **only** by distillation,
       `-cos(q(f_w(view_s)), sg(teacher(view_t)))` across views, through an
       extra predictor `q` used only by sub-widths;
@@ -87,7 +78,8 @@ class US3L(SlimSSL):
 
     Args:
         backbone: a `SlimBackbone` with a width range (or a list).
-        base: `"simclr"`, `"byol"` or `"simsiam"`.
+        base: a base registered for US3L
+            (`keras_slim.methods.base_names("us3l")`).
         num_widths: widths trained per step (sandwich), >= 2.
         grid_step: spacing of the width grid random widths come from.
         sampling: `"uniform"` (official) or `"distinct"` (see above).
@@ -96,9 +88,9 @@ class US3L(SlimSSL):
             constant alpha 0.05).
         temperature: NT-Xent temperature of the `"simclr"` base.
         momentum: EMA momentum of the teacher.
-        projection_dim: embedding size (default: the official CIFAR configs'
-            `SSL.SETTING.DIM`, 256 for `"simclr"`, 2048 for `"byol"` and
-            `"simsiam"`).
+        projection_dim: embedding size (default: the base's, the official
+            CIFAR configs' `SSL.SETTING.DIM`: 256 for `"simclr"`, 2048 for
+            `"byol"`).
         hidden_dim: hidden size of the heads (official 2048).
         group_lambda: strength of the group regularization (5e-5 for
             ResNet-18); 0 disables it.
@@ -130,49 +122,49 @@ class US3L(SlimSSL):
         - [Yu and Huang, Universally Slimmable Networks, ICCV 2019](https://arxiv.org/abs/1903.05134)
     """
 
+    recipe_name = "us3l"
+    default_base = "simclr"
+    width_kind = "range"
+    learning_rate_per = "epoch"  # workers/ssl.py adjust_learning_rate
+    run_owned_options = SlimSSL.run_owned_options + (
+        "total_steps", "steps_per_epoch")
+    momentum_encoder_prefix = "teacher"
+    # An EMA teacher for every base that has no stop-gradient target.
+    ema_teacher = True
+    config_keys = (
+        "base", "num_widths", "grid_step", "total_steps", "temperature",
+        "momentum", "projection_dim", "hidden_dim", "group_lambda",
+        "group_alpha", "projector_layers", "legacy_losses",
+        "group_regularize", "sampling", "projector_biases", "steps_per_epoch")
+
     def __init__(
-        self,
-        backbone,
-        base="simclr",
-        num_widths=3,
-        grid_step=0.0625,
-        total_steps=0,
-        temperature=0.5,
-        momentum=0.99,
-        projection_dim=None,
-        hidden_dim=2048,
-        group_lambda=5e-5,
-        group_alpha=0.05,
-        projector_layers=3,
-        legacy_losses=False,
-        group_regularize="all",
-        sampling="uniform",
-        projector_biases=True,
-        steps_per_epoch=0,
-        seed=0,
-        per_width_update=True,
-        **kwargs,
+        self, backbone, base="simclr",
+        num_widths=3, grid_step=0.0625, total_steps=0,
+        temperature=0.5, momentum=0.99,
+        projection_dim=None, hidden_dim=2048,
+        group_lambda=5e-5, group_alpha=0.05,
+        projector_layers=3, legacy_losses=False, group_regularize="all",
+        sampling="uniform", projector_biases=True, steps_per_epoch=0,
+        seed=0, per_width_update=True, **kwargs,
     ):
         super().__init__(backbone, seed=seed,
                          per_width_update=per_width_update, **kwargs)
-        if base not in _BASES:
-            raise ValueError(
-                f"US3L `base` must be one of {list(_BASES)}, got {base!r}."
-            )
+        base_cls = base_class(base, self.recipe_name)
         if int(num_widths) < 2:
             raise ValueError(
                 f"`num_widths` must be >= 2 (largest and smallest), got "
                 f"{num_widths}."
             )
-        if not 0 < grid_step < 1:
-            raise ValueError(f"`grid_step` must be in (0, 1), got {grid_step}.")
         self.base = base
         self.num_widths = int(num_widths)
         self.grid_step = float(grid_step)
+        if not 0 < grid_step < 1:
+            raise ValueError(f"`grid_step` must be in (0, 1), got {grid_step}.")
         self.total_steps = int(total_steps)
         self.temperature = float(temperature)
         self.momentum = float(momentum)
-        self.projection_dim = int(projection_dim or _PROJECTION_DIMS[base])
+        self.projection_dim = int(
+            projection_dim or base_cls.defaults("us3l")["projection_dim"])
         self.hidden_dim = int(hidden_dim)
         self.group_lambda = float(group_lambda)
         self.group_alpha = float(group_alpha)
@@ -207,6 +199,7 @@ class US3L(SlimSSL):
                 f"Lower `grid_step` or `num_widths`."
             )
         self._phases = self._make_phases()
+        self.base_method = base_cls(self)
         self._build_heads(backbone.feature_dim())
         self._build_trackers()
 
@@ -246,50 +239,38 @@ class US3L(SlimSSL):
         count = sum(1 for s in slots if not s.is_static)
         return uniform_draws(self.seed, step, self.grid, lowest, count)
 
+    @classmethod
+    def config_problems(cls, config):
+        problems = super().config_problems(config)
+        if config["method"]["slow_start"]:
+            problems.append(("method.slow_start", "us3l has its own dynamic "
+                                                  "sampling phases; set 0"))
+        return problems
+
+    @classmethod
+    def run_arguments(cls, total_steps, slow_start_steps, steps_per_epoch):
+        # Official: phases and the regularization ramp move per epoch.
+        return {"total_steps": total_steps, "steps_per_epoch": steps_per_epoch}
+
     def _build_heads(self, feature_dim):
-        widths = self.backbone.widths
-        slice_input = self.backbone.feature_dim(widths.smallest) != feature_dim
-        head = dict(widths=widths, batch_norm=True, slice_hidden=False,
-                    synchronized=self.backbone.synchronized)
-        simsiam = self.base == "simsiam"
-        self.projector = SlimMLPHead(
-            self.hidden_dim, self.projection_dim, slice_input=slice_input,
-            num_layers=self.projector_layers, output_batch_norm=simsiam,
-            output_bn_affine=not simsiam, name="projector",
-            bias_before_norm=self._projector_biases(), **head,
-        )
-        self.projector.build((None, feature_dim))
-        if simsiam:
-            self.predictor = SlimMLPHead(
-                self.hidden_dim, self.projection_dim, slice_input=False,
-                name="predictor", **head,
-            )
-            self.predictor.build((None, self.projection_dim))
-            self._convs = self._backbone_convs()
-            return
-        self.distill_predictor = SlimMLPHead(
-            self.hidden_dim, self.projection_dim, slice_input=False,
-            name="distill_predictor", **head,
-        )
-        self.distill_predictor.build((None, self.projection_dim))
-        if self.base == "byol":
-            self.predictor = SlimMLPHead(
-                self.hidden_dim, self.projection_dim, slice_input=False,
-                name="predictor", **head,
-            )
-            self.predictor.build((None, self.projection_dim))
-        self.teacher_backbone = clone_layer(self.backbone, "teacher_backbone")
-        self.teacher_projector = clone_layer(
-            self.projector, "teacher_projector", (None, feature_dim)
-        )
-        self.freeze_from_gradients(self.teacher_backbone)
-        self.freeze_from_gradients(self.teacher_projector)
+        base = self.base_method
+        self.make_head("projector", projector=True,
+                       num_layers=self.projector_layers,
+                       bias_before_norm=self._projector_biases(),
+                       **base.projector_options())
+        if base.uses_momentum_encoder():
+            self.make_head("distill_predictor", projector=False)
+        base.build(feature_dim)
         self._convs = self._backbone_convs()
+
+    def head_options(self):
+        # Official: BN after every hidden layer, hidden layers not sliced.
+        return dict(batch_norm=True, slice_hidden=False)
 
     def _projector_biases(self):
         if not self.projector_biases:
             return False
-        official = _PROJECTOR_BIASES[self.base]
+        official = self.base_method.defaults("us3l")["projector_biases"]
         layers = self.projector_layers
         return [official[min(i, 2)] and i < layers - 1 for i in range(layers)]
 
@@ -298,84 +279,23 @@ class US3L(SlimSSL):
                 if isinstance(layer, SlimConv2D)]
 
     # ------------------------------------------------------------ the step
-    def step_targets(self, views, training):
-        if self.base == "simsiam":
-            return {}
-        largest = self.grid[0]
-
-        def teach(images):
-            features = self.teacher_backbone(
-                images, width=largest, training=training
-            )
-            z = self.teacher_projector(features, width=largest,
-                                       training=training)
-            return tf.stop_gradient(tf.cast(z, tf.float32))
-
-        return {"t1": teach(views[0]), "t2": teach(views[1])}
-
     def width_outputs(self, width, views, targets, teacher, training):
-        z1 = self._project(views[0], width, training)
-        z2 = self._project(views[1], width, training)
-        if self.base == "simsiam":
-            return self._simsiam_outputs(width, z1, z2, teacher, training)
-        t1, t2 = targets["t1"], targets["t2"]
+        base = self.base_method
+        z1 = self.project(views[0], width, training)
+        z2 = self.project(views[1], width, training)
         if width == self.grid[0]:
-            return self._base_outputs(z1, z2, t1, t2, training)
-        p1 = self.distill_predictor(z1, width=width, training=training)
-        p2 = self.distill_predictor(z2, width=width, training=training)
-        distill = losses.negative_cosine(p1, t2) + losses.negative_cosine(
-            p2, t1
-        )
-        if not self.legacy_losses:
+            return base.full_width_outputs(z1, z2, targets, width, training)
+        distill = cross_view_cosine(*base.distill_pairs(
+            z1, z2, targets, teacher, width, training))
+        if not (self.legacy_losses and base.has_legacy_losses):
             distill = 0.5 * distill  # the official mean of the two views
-        return {"ssl": tf.zeros_like(distill), "distill": distill,
+        return {"ssl": ops.zeros_like(distill), "distill": distill,
                 "embedding": z1, "teacher": ()}
-
-    def _simsiam_outputs(self, width, z1, z2, teacher, training):
-        p1 = self.predictor(z1, width=width, training=training)
-        p2 = self.predictor(z2, width=width, training=training)
-        if width == self.grid[0]:
-            ssl = 0.5 * (losses.negative_cosine(p2, z1)
-                         + losses.negative_cosine(p1, z2))
-            return {"ssl": ssl, "embedding": z1, "teacher": (z1, z2)}
-        # The full width's detached projections are the targets.
-        distill = 0.5 * (losses.negative_cosine(p2, teacher[0])
-                         + losses.negative_cosine(p1, teacher[1]))
-        return {"ssl": tf.zeros_like(distill), "distill": distill,
-                "embedding": z1, "teacher": ()}
-
-    def _project(self, images, width, training):
-        features = self.backbone(images, width=width, training=training)
-        return self.projector(features, width=width, training=training)
-
-    def _base_outputs(self, z1, z2, t1, t2, training):
-        if self.base == "byol":
-            width = self.grid[0]
-            p1 = self.predictor(z1, width=width, training=training)
-            p2 = self.predictor(z2, width=width, training=training)
-            if self.legacy_losses:
-                ssl = losses.byol_loss(p1, t2) + losses.byol_loss(p2, t1)
-            else:
-                ssl = 0.5 * (losses.negative_cosine(p1, t2)
-                             + losses.negative_cosine(p2, t1))
-            return {"ssl": ssl, "embedding": z1, "teacher": ()}
-        if not self.legacy_losses:
-            ssl = 0.5 * (losses.nt_xent_v2(z1, t2, self.temperature)
-                         + losses.nt_xent_v2(z2, t1, self.temperature))
-            return {"ssl": ssl, "embedding": z1, "teacher": ()}
-        la, labels = losses.key_logits(z1, t2, self.temperature)
-        lb, _ = losses.key_logits(z2, t1, self.temperature)
-        ssl = 0.5 * (losses.contrastive_loss(la, labels)
-                     + losses.contrastive_loss(lb, labels))
-        accuracy = 0.5 * (losses.contrastive_accuracy(la, labels)
-                          + losses.contrastive_accuracy(lb, labels))
-        return {"ssl": ssl, "accuracy": accuracy, "embedding": z1,
-                "teacher": ()}
 
     def regularization(self, width):
         if not self.group_lambda:
             return 0.0
-        alpha = tf.constant(self.group_alpha, tf.float32)
+        alpha = ops.convert_to_tensor(self.group_alpha, "float32")
         if self.total_steps:
             alpha = alpha * self._regularization_ramp()
         if self.group_regularize == "convolutions":
@@ -383,12 +303,9 @@ class US3L(SlimSSL):
         else:
             modules = [self.backbone, self.projector]
             if width != self.grid[0]:  # official: predictors skipped at 1.0
-                if self.base != "simsiam":
-                    modules.append(self.distill_predictor)
-                if self.base in ("byol", "simsiam"):
-                    modules.append(self.predictor)
+                modules += self.base_method.sub_width_heads()
             terms = group_terms(modules)
-        return tf.add_n([
+        return _tf_step.add_n([
             losses.group_regularization(tensor, self.group_lambda, alpha,
                                         binned=binned)
             for tensor, binned in terms
@@ -396,51 +313,15 @@ class US3L(SlimSSL):
 
     def _regularization_ramp(self):
         """0 -> 1 over the first half of training (GroupReg.cal_lambda)."""
-        step = tf.cast(self.ssl_step, tf.float32)
+        step = ops.cast(self.ssl_step, "float32")
         if not self.steps_per_epoch:
             half = max(self.total_steps // 2, 1)
-            return tf.minimum(step / half, 1.0)
+            return ops.minimum(step / half, 1.0)
         half = self.total_steps // self.steps_per_epoch // 2
         if not half:
-            return tf.ones(())
-        epoch = tf.floor(step / self.steps_per_epoch)
-        return tf.minimum(epoch / half, 1.0)
-
-    def before_targets(self):
-        if self.base == "simsiam":  # no momentum teacher
-            return
-        ema_update(
-            self.teacher_backbone.trainable_variables
-            + self.teacher_projector.trainable_variables,
-            self.backbone.trainable_variables
-            + self.projector.trainable_variables,
-            self.momentum,
-        )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "base": self.base,
-                "num_widths": self.num_widths,
-                "grid_step": self.grid_step,
-                "total_steps": self.total_steps,
-                "temperature": self.temperature,
-                "momentum": self.momentum,
-                "projection_dim": self.projection_dim,
-                "hidden_dim": self.hidden_dim,
-                "group_lambda": self.group_lambda,
-                "group_alpha": self.group_alpha,
-                "projector_layers": self.projector_layers,
-                "legacy_losses": self.legacy_losses,
-                "group_regularize": self.group_regularize,
-                "sampling": self.sampling,
-                "projector_biases": self.projector_biases,
-                "steps_per_epoch": self.steps_per_epoch,
-            }
-        )
-        return config
-
+            return ops.ones(())
+        epoch = ops.floor(step / self.steps_per_epoch)
+        return ops.minimum(epoch / half, 1.0)
 
     @classmethod
     def from_config(cls, config):

@@ -3,7 +3,11 @@
 import math
 
 import keras
+import tensorflow as tf
 
+from keras_slim import backbones
+from keras_slim import methods
+from keras_slim import optimizers
 from keras_slim.config import widths_from_config
 
 __all__ = [
@@ -17,8 +21,6 @@ __all__ = [
 
 def build_backbone(config, channels, seed=None):
     """The slimmable backbone of `config` for `channels`-channel images."""
-    from keras_slim import backbones
-
     spec = config["backbone"]
     widths = widths_from_config(config)
     if seed is not None:
@@ -48,31 +50,16 @@ def training_steps(config, steps_per_epoch):
 
 
 def build_method(config, backbone, steps_per_epoch):
-    """The recipe of `config` around `backbone`."""
-    from keras_slim import methods
-
-    spec = config["method"]
+    """The recipe of `config` around `backbone` (from the recipe registry)."""
     total, slow, _ = training_steps(config, steps_per_epoch)
-    options = dict(spec["options"])
-    options["seed"] = config["seed"]
-    if spec["name"] == "us3l":
-        # Official: phases and the regularization ramp move per epoch.
-        options["steps_per_epoch"] = steps_per_epoch
-        return methods.US3L(backbone, base=spec["base"] or "simclr",
-                            total_steps=total, **options)
-    if spec["name"] == "dspnet":
-        return methods.DSPNet(backbone, slow_start_steps=slow, **options)
-    base = spec["base"] or "mocov2"
-    if base == "mocov3":
-        options.setdefault("momentum_total_steps", total)
-    return methods.SlimCLR(backbone, base=base, slow_start_steps=slow,
-                           **options)
+    recipe = methods.recipe_class(config["method"]["name"])
+    return recipe.from_run_config(backbone, config, total_steps=total,
+                                  slow_start_steps=slow,
+                                  steps_per_epoch=steps_per_epoch)
 
 
 def build_optimizer(config, steps_per_epoch):
     """The optimizer of `config` with its warmup-cosine (or slow-start) rate."""
-    from keras_slim import optimizers
-
     train = config["train"]
     total, slow, warmup = training_steps(config, steps_per_epoch)
     rate = train["learning_rate"]
@@ -123,15 +110,14 @@ def build_optimizer(config, steps_per_epoch):
 def rate_per_epoch(config):
     """Whether the learning rate changes once per epoch (else per batch)."""
     per = config["train"]["learning_rate_per"]
-    if per == "auto":
-        return config["method"]["name"] == "us3l"
+    if per == "auto":  # the recipe's official code
+        recipe = methods.recipe_class(config["method"]["name"])
+        return recipe.learning_rate_per == "epoch"
     return per == "epoch"
 
 
 def build_strategy(config):
     """The `tf.distribute` strategy a run asks for."""
-    import tensorflow as tf
-
     kind = config["train"]["strategy"]
     if kind == "mirrored":
         return tf.distribute.MirroredStrategy()

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_slim.methods._shuffle_bn import shuffled_keys
+from keras_slim.methods._tf_step import shuffled_keys
 
 
 def _encoder():
@@ -57,7 +57,7 @@ TWO_REPLICAS = textwrap.dedent(
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import numpy as np
-    from keras_slim.methods._shuffle_bn import shuffled_keys
+    from keras_slim.methods._tf_step import shuffled_keys
     from tests.methods.test_shuffle_bn import _encoder
 
     x = np.random.default_rng(1).normal(size=(8, 5)).astype("float32")
