@@ -7,23 +7,22 @@ from keras_slim.data import _augment_ops as ops
 
 # Published recipes (RESEARCH.md). Fields left out take the constructor's
 # defaults; a pair is (view 1, view 2).
+_MOCOV2 = dict(crop_scale=(0.2, 1.0), brightness=0.4, contrast=0.4,
+               saturation=0.4, hue=0.1, jitter_probability=0.8,
+               grayscale_probability=0.2, blur_probability=0.5)
 PRESETS = {
     "simclr": dict(crop_scale=(0.08, 1.0), brightness=0.8, contrast=0.8,
                    saturation=0.8, hue=0.2, jitter_probability=0.8,
                    grayscale_probability=0.2, blur_probability=0.5),
-    "mocov2": dict(crop_scale=(0.2, 1.0), brightness=0.4, contrast=0.4,
-                   saturation=0.4, hue=0.1, jitter_probability=0.8,
-                   grayscale_probability=0.2, blur_probability=0.5),
+    "mocov2": _MOCOV2,
     "byol": dict(crop_scale=(0.08, 1.0), brightness=0.4, contrast=0.4,
                  saturation=0.2, hue=0.1, jitter_probability=0.8,
                  grayscale_probability=0.2, blur_probability=(1.0, 0.1),
                  solarize_probability=(0.0, 0.2)),
-    "small": dict(crop_scale=(0.2, 1.0), brightness=0.4, contrast=0.4,
-                  saturation=0.4, hue=0.1, jitter_probability=0.8,
-                  grayscale_probability=0.5, blur_probability=0.5),
-    "cifar": dict(crop_scale=(0.2, 1.0), brightness=0.4, contrast=0.4,
-                  saturation=0.4, hue=0.1, jitter_probability=0.8,
-                  grayscale_probability=0.2, blur_probability=0.0),
+    # MoCo v2's recipe, more grayscale for small images.
+    "small": {**_MOCOV2, "grayscale_probability": 0.5},
+    # MoCo v2's recipe without blur (32x32 images).
+    "cifar": {**_MOCOV2, "blur_probability": 0.0},
 }
 
 

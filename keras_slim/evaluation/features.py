@@ -95,3 +95,20 @@ def _check_channels(backbone, batch, name):
             f"`{name}` has {batch.shape[-1]}-channel images but the backbone "
             f"takes {expected} channels (batch shape {tuple(batch.shape)})."
         )
+
+
+def labeled_features(backbone, images, labels, width, batch_size, split):
+    """`features_and_labels` of one split, which must come with labels.
+
+    `split` ("train", "test") names the arguments in the error.
+    """
+    features, labels = features_and_labels(
+        backbone, images, labels, width=width, batch_size=batch_size,
+        name=f"{split}_images",
+    )
+    if labels is None:
+        raise ValueError(
+            f"`{split}_labels` is missing: pass integer class ids, or a "
+            f"dataset of (images, labels) batches as `{split}_images`."
+        )
+    return features, labels

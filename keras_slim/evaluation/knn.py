@@ -10,7 +10,7 @@ the largest summed weight wins.
 import numpy as np
 
 from keras_slim.evaluation import _inputs
-from keras_slim.evaluation.features import features_and_labels
+from keras_slim.evaluation.features import labeled_features
 
 
 def knn_classify(
@@ -97,18 +97,9 @@ def knn_accuracy(
     return float(np.mean(predictions == query_labels))
 
 
-def evaluate_knn(
-    backbone,
-    train_images,
-    train_labels,
-    test_images,
-    test_labels,
-    widths=None,
-    k=200,
-    temperature=0.1,
-    batch_size=256,
-    num_classes=None,
-):
+def evaluate_knn(backbone, train_images, train_labels, test_images,
+                 test_labels, widths=None, k=200, temperature=0.1,
+                 batch_size=256, num_classes=None):
     """kNN top-1 of the backbone's inference-mode features at each width.
 
     Args:
@@ -139,10 +130,10 @@ def evaluate_knn(
     widths = _inputs.resolve_widths(backbone, widths)
     results = {}
     for width in widths:
-        bank, bank_labels = _labeled_features(
+        bank, bank_labels = labeled_features(
             backbone, train_images, train_labels, width, batch_size, "train"
         )
-        queries, query_labels = _labeled_features(
+        queries, query_labels = labeled_features(
             backbone, test_images, test_labels, width, batch_size, "test"
         )
         classes = _inputs.resolve_num_classes(
@@ -156,26 +147,8 @@ def evaluate_knn(
     return results
 
 
-def _labeled_features(backbone, images, labels, width, batch_size, split):
-    features, labels = features_and_labels(
-        backbone, images, labels, width=width, batch_size=batch_size,
-        name=f"{split}_images",
-    )
-    if labels is None:
-        raise ValueError(
-            f"`{split}_labels` is missing: pass integer class ids, or a "
-            f"dataset of (images, labels) batches as `{split}_images`."
-        )
-    return features, labels
-
-
 def _as_features(features, name):
-    array = np.asarray(features, dtype="float32")
-    if array.ndim != 2 or not array.size:
-        raise ValueError(
-            f"`{name}` must be a non-empty float array (N, dim), got shape "
-            f"{array.shape}."
-        )
+    array = _inputs.as_feature_matrix(features, name, "float32")
     if not np.all(np.isfinite(array)):
         raise ValueError(
             f"`{name}` holds NaN or Inf values: the backbone diverged or the "

@@ -75,21 +75,10 @@ class KNNMonitor(keras.callbacks.Callback):
         - [Zhao et al., SlimCLR, IJCV 2024](https://arxiv.org/abs/2209.15525)
     """
 
-    def __init__(
-        self,
-        train_images,
-        train_labels,
-        test_images,
-        test_labels,
-        every_n_epochs=1,
-        widths=None,
-        k=200,
-        temperature=0.1,
-        batch_size=256,
-        backbone=None,
-        calibrate_bn=True,
-        calibration_batches=None,
-    ):
+    def __init__(self, train_images, train_labels, test_images, test_labels,
+                 every_n_epochs=1, widths=None, k=200, temperature=0.1,
+                 batch_size=256, backbone=None, calibrate_bn=True,
+                 calibration_batches=None):
         super().__init__()
         self.train_images = _checked_images(train_images, "train_images")
         self.train_labels = _checked_labels(

@@ -120,11 +120,6 @@ def uniformity(features, t=2):
 
 
 def _normalized(features, name):
-    array = np.asarray(features, dtype="float64")
-    if array.ndim != 2 or not array.size:
-        raise ValueError(
-            f"`{name}` must be a non-empty float array (N, dim), got shape "
-            f"{array.shape}."
-        )
+    array = _inputs.as_feature_matrix(features, name, "float64")
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     return array / np.maximum(norms, 1e-12)
