@@ -52,11 +52,17 @@ class SlimResNet(SlimBackbone):
 
     Example:
 
-    >>> backbone = SlimResNet(depth=18, stem="cifar", base_width=16,
-    ...                       widths=[1.0, 0.5, 0.25])
-    >>> backbone(np.zeros((4, 32, 32, 3)), width=0.5).shape
-    (4, 64)
-    >>> plain = backbone.subnetwork(0.5)  # a keras.Model of standard layers
+    ```python
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+
+    backbone = SlimResNet(depth=18, stem="cifar", base_width=16,
+                          widths=[1.0, 0.5, 0.25])
+    features = backbone(np.zeros((4, 32, 32, 3)), width=0.5)
+    assert features.shape == (4, 64)
+    plain = backbone.subnetwork(0.5)  # a keras.Model of standard layers
+    assert plain(np.zeros((4, 32, 32, 3))).shape == (4, 64)
+    ```
 
     References:
         - [He et al., Deep Residual Learning, CVPR 2016](https://arxiv.org/abs/1512.03385)

@@ -3,6 +3,9 @@ tensors map onto a `SlimResNet` (see `keras_slim/convert/us3l.py`)."""
 
 import re
 
+import numpy as np
+from keras import ops
+
 from keras_slim.convert._state import ConversionError
 from keras_slim.convert._state import assign_conv
 from keras_slim.width import make_divisible
@@ -249,3 +252,25 @@ def assign_statistics(norm, state, key, width):
     norm.moving_means[i].assign(mean[:kept])
     norm.moving_variances[i].assign(variance[:kept])
     norm.calibration_counts[i].assign(1.0)
+
+
+def us3l_state_dict(backbone):
+    """A width-range `SlimResNet`'s weights as the official US3L code names
+    them (torchvision's names, no prefix): the inverse of `load_us3l`.
+
+    Convolutions become OIHW; each BatchNorm gives its shared affine
+    (`weight`, `bias`) and no running statistics, as a US3L network trained
+    with `track_running_stats=False` saves it.
+
+    Returns:
+        dict of official key -> float32 numpy array.
+    """
+    state = {}
+    for (conv_key, norm_key), conv, norm in torch_layers(backbone):
+        kernel = np.asarray(ops.convert_to_numpy(conv.kernel), np.float32)
+        state[f"{conv_key}.weight"] = kernel.transpose(3, 2, 0, 1).copy()
+        state[f"{norm_key}.weight"] = np.asarray(
+            ops.convert_to_numpy(norm.gamma), np.float32)
+        state[f"{norm_key}.bias"] = np.asarray(
+            ops.convert_to_numpy(norm.beta), np.float32)
+    return state

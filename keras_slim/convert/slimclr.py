@@ -83,11 +83,26 @@ def load_slimclr(path, as_method=False, input_shape=(None, None, 3),
 
     Example:
 
-    >>> backbone = keras_slim.convert.load_slimclr(
-    ...     "slimclr-mocov2-ep800-eda810a6a9.pth.tar")
-    >>> backbone.widths
-    Widths([1.0, 0.75, 0.5, 0.25])
-    >>> features = backbone(images, width=0.25)   # images in [0, 1]
+    ```python
+    import os
+    import tempfile
+
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.convert import load_slimclr, slimclr_state_dict
+    from keras_slim.convert import write_torch_checkpoint
+
+    # A stand-in for a released file (slimclr-mocov2-ep800-eda810a6a9.pth.tar):
+    # a tiny ResNet-50 written in the official layout.
+    official = SlimResNet(depth=50, stem="imagenet", base_width=8,
+                          widths=[1.0, 0.5], padding="symmetric")
+    path = os.path.join(tempfile.mkdtemp(), "slimclr.pth.tar")
+    write_torch_checkpoint({"state_dict": slimclr_state_dict(official)}, path)
+    backbone = load_slimclr(path)
+    assert backbone.widths.values == (1.0, 0.5)  # read from the file
+    images = np.random.default_rng(0).random((2, 32, 32, 3), "float32")
+    features = backbone(images, width=0.5)  # images in [0, 1]
+    ```
 
     References:
         - [Zhao et al., Slimmable Networks for Contrastive Self-supervised
@@ -107,7 +122,8 @@ def load_slimclr(path, as_method=False, input_shape=(None, None, 3),
     backbone = build_backbone(state.scope(online), input_shape, name)
     if not as_method:
         return backbone
-    return slimclr_method(state, layout, online, momentum, backbone, method_options)
+    return slimclr_method(state, layout, online, momentum, backbone,
+                          method_options)
 
 
 def load_slimclr_lincls(path, input_shape=(None, None, 3),
@@ -127,9 +143,31 @@ def load_slimclr_lincls(path, input_shape=(None, None, 3),
 
     Example:
 
-    >>> backbone, heads = keras_slim.convert.load_slimclr_lincls(
-    ...     "slimclr-mocov2-ep800-lincls-35600f623f.pth.tar")
-    >>> logits = heads[0.5](backbone(images, width=0.5))
+    ```python
+    import os
+    import tempfile
+
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.convert import load_slimclr_lincls, slimclr_state_dict
+    from keras_slim.convert import write_torch_checkpoint
+
+    # A stand-in for a released linear-evaluation file: a tiny ResNet-50 and
+    # one 10-class probe per width, `fc.linears.{i}`.
+    official = SlimResNet(depth=50, stem="imagenet", base_width=8,
+                          widths=[1.0, 0.5], padding="symmetric")
+    state = slimclr_state_dict(official)
+    for i, width in enumerate(official.widths.values):
+        features = official.feature_dim(width)
+        state[f"fc.linears.{i}.weight"] = np.zeros((10, features), "float32")
+        state[f"fc.linears.{i}.bias"] = np.zeros(10, "float32")
+    path = os.path.join(tempfile.mkdtemp(), "slimclr-lincls.pth.tar")
+    write_torch_checkpoint({"state_dict": state}, path)
+    backbone, heads = load_slimclr_lincls(path)
+    images = np.zeros((2, 32, 32, 3), "float32")
+    logits = heads[0.5](backbone(images, width=0.5))
+    assert logits.shape == (2, 10)
+    ```
     """
     state, _ = read_state_dict(path)
     if not state.has("fc.linears.0.weight"):

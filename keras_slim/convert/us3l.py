@@ -158,18 +158,31 @@ def load_us3l(path, min_width=0.25, max_width=1.0, input_shape=(None, None, 3),
 
     Example:
 
-    >>> backbone = keras_slim.convert.load_us3l("checkpoint.pth.tar")
-    >>> backbone.widths
-    Widths(min_width=0.25, max_width=1, divisor=8)
-    >>> z = backbone(images, width=0.3, training=True)  # batch statistics
-    >>> backbone = keras_slim.evaluation.with_stat_widths(backbone, [0.3])
-    >>> keras_slim.evaluation.calibrate_batch_norm(backbone, train_images)
-    >>> features = backbone.predict(test_images, width=0.3)
-    >>> model = keras_slim.convert.load_us3l("checkpoint.pth.tar",
-    ...                                      as_method=True, total_steps=1000)
-    >>> model.base  # read from the file (SimCLR_Momentum)
-    'simclr'
-    >>> widths = model.sampled_widths(999)  # [1.0, a drawn width, 0.25]
+    ```python
+    import os
+    import tempfile
+
+    import numpy as np
+    from keras_slim import Widths
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.convert import load_us3l, us3l_state_dict
+    from keras_slim.convert import write_torch_checkpoint
+    from keras_slim.evaluation import calibrate_batch_norm, with_stat_widths
+
+    # A stand-in for a US3L file: a tiny CIFAR ResNet-18, torchvision's names.
+    official = SlimResNet(depth=18, stem="cifar", base_width=8,
+                          widths=Widths(min_width=0.25, max_width=1.0))
+    path = os.path.join(tempfile.mkdtemp(), "checkpoint.pth.tar")
+    write_torch_checkpoint({"state_dict": us3l_state_dict(official),
+                            "arch": "cifar_resnet18"}, path)
+    backbone = load_us3l(path)
+    assert (backbone.widths.min_width, backbone.widths.max_width) == (0.25, 1.0)
+    images = np.random.default_rng(0).random((4, 32, 32, 3), "float32")
+    z = backbone(images, width=0.3, training=True)  # batch statistics
+    backbone = with_stat_widths(backbone, [0.3])  # statistics for width 0.3
+    calibrate_batch_norm(backbone, images, widths=[0.3])
+    features = backbone(images, width=0.3)  # inference mode
+    ```
 
     References:
         - [Cao et al., Three Guidelines You Should Know for Universally

@@ -96,11 +96,16 @@ class TwoViewAugmentation:
 
     Example:
 
-    >>> augment = TwoViewAugmentation.from_preset("cifar", image_size=32)
-    >>> images = np.zeros((8, 32, 32, 3), "uint8")
-    >>> view1, view2 = augment(images, seed=tf.constant([0, 1]))
-    >>> view1.shape, view1.dtype
-    (TensorShape([8, 32, 32, 3]), tf.float32)
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from keras_slim.data import TwoViewAugmentation
+
+    augment = TwoViewAugmentation.from_preset("cifar", image_size=16)
+    images = np.zeros((4, 16, 16, 3), "uint8")
+    view1, view2 = augment(images, seed=tf.constant([0, 1]))
+    assert view1.shape == (4, 16, 16, 3) and view1.dtype == tf.float32
+    ```
 
     References:
         - [Chen et al., SimCLR, ICML 2020](https://arxiv.org/abs/2002.05709)

@@ -30,9 +30,15 @@ def extract_features(backbone, images, width=None, batch_size=256):
 
     Example:
 
-    >>> backbone = keras_slim.backbones.SlimResNet(widths=[1.0, 0.5])
-    >>> extract_features(backbone, np.zeros((4, 32, 32, 3)), 0.5).shape
-    (4, 256)
+    ```python
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.evaluation import extract_features
+
+    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    features = extract_features(backbone, np.zeros((4, 8, 8, 3)), 0.5)
+    assert features.shape == (4, 32)
+    ```
     """
     features, _ = features_and_labels(
         backbone, images, None, width=width, batch_size=batch_size

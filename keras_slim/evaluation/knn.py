@@ -39,10 +39,15 @@ def knn_classify(
 
     Example:
 
-    >>> bank = np.eye(3, dtype="float32")
-    >>> knn_classify(bank, np.array([0, 1, 2]), bank * 2.0, num_classes=3,
-    ...              k=1)
-    array([0, 1, 2])
+    ```python
+    import numpy as np
+    from keras_slim.evaluation import knn_classify
+
+    bank = np.eye(3, dtype="float32")
+    predicted = knn_classify(bank, np.array([0, 1, 2]), bank * 2.0,
+                             num_classes=3, k=1)
+    assert predicted.tolist() == [0, 1, 2]
+    ```
 
     References:
         - [Wu et al., Unsupervised Feature Learning via Non-Parametric
@@ -123,8 +128,18 @@ def evaluate_knn(backbone, train_images, train_labels, test_images,
 
     Example:
 
-    >>> evaluate_knn(backbone, x_train, y_train, x_test, y_test)
-    {1.0: 0.81, 0.5: 0.78}
+    ```python
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.evaluation import evaluate_knn
+
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.random((2, 16, 8, 8, 3), "float32")
+    y_train = y_test = np.arange(16) % 2
+    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    top1 = evaluate_knn(backbone, x_train, y_train, x_test, y_test, k=5)
+    assert sorted(top1) == [0.5, 1.0]  # {width: top-1}
+    ```
     """
     _inputs.check_backbone(backbone)
     widths = _inputs.resolve_widths(backbone, widths)

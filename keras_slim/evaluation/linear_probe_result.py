@@ -18,12 +18,23 @@ class LinearProbeResult(dict):
 
     Example:
 
-    >>> result = linear_probe(backbone, x_train, y_train, x_test, y_test)
-    >>> result[0.5]                                   # top-1 at width 0.5
-    0.74
-    >>> images = keras.Input((32, 32, 3))
-    >>> logits = result.classifiers[0.5](backbone.subnetwork(0.5)(images))
-    >>> classifier = keras.Model(images, logits)
+    ```python
+    import keras
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.evaluation import linear_probe
+
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.random((2, 16, 8, 8, 3), "float32")
+    y_train = y_test = np.arange(16) % 2
+    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    result = linear_probe(backbone, x_train, y_train, x_test, y_test, epochs=2)
+    top1 = result[0.5]  # test top-1 at width 0.5
+    images = keras.Input((8, 8, 3))
+    logits = result.classifiers[0.5](backbone.subnetwork(0.5)(images))
+    classifier = keras.Model(images, logits)  # a plain classifier at width 0.5
+    assert classifier(x_test).shape == (16, 2)
+    ```
 
     References:
         - [Zhao et al., SlimCLR, IJCV 2024](https://arxiv.org/abs/2209.15525)

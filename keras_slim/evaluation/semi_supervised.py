@@ -42,8 +42,13 @@ def labeled_subset(labels, label_fraction, seed=0, num_classes=None):
 
     Example:
 
-    >>> labeled_subset(np.repeat(np.arange(10), 100), 0.1).shape
-    (100,)
+    ```python
+    import numpy as np
+    from keras_slim.evaluation import labeled_subset
+
+    kept = labeled_subset(np.repeat(np.arange(10), 100), 0.1)
+    assert kept.shape == (100,)  # 10 indices of each class
+    ```
     """
     labels = _inputs.as_labels(labels, "train_labels")
     if not len(labels):
@@ -117,9 +122,20 @@ def fine_tune_semi_supervised(
 
     Example:
 
-    >>> fine_tune_semi_supervised(backbone, 0.5, x_train, y_train, x_test,
-    ...                           y_test, label_fraction=0.01)
-    0.52
+    ```python
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.evaluation import fine_tune_semi_supervised
+
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.random((2, 16, 8, 8, 3), "float32")
+    y_train = y_test = np.arange(16) % 2
+    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    top1 = fine_tune_semi_supervised(backbone, 0.5, x_train, y_train, x_test,
+                                     y_test, label_fraction=0.5, epochs=1,
+                                     batch_size=8)
+    assert 0.0 <= top1 <= 1.0
+    ```
 
     References:
         - [Chen et al., Big Self-Supervised Models are Strong Semi-Supervised

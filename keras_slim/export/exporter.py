@@ -88,12 +88,25 @@ def export_backbone(backbone, output_dir, images, widths=None,
 
     Example:
 
-    >>> manifest = keras_slim.export.export_backbone(
-    ...     backbone, "exported/", images=x_test[:256],
-    ...     precisions=["float32", "int8"],
-    ...     representative_images=x_train[:300])
-    >>> [m["file"] for m in manifest["models"]]
-    ['w1_float32.tflite', 'w1_int8.tflite', 'w0.5_float32.tflite', ...]
+    ```python
+    import os
+    import tempfile
+
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.export import export_backbone
+
+    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    x_test = np.random.default_rng(0).random((8, 16, 16, 3), "float32")
+    folder = os.path.join(tempfile.mkdtemp(), "exported")
+    # precisions=["float32", "int8"] would add int8 files, calibrated on
+    # representative_images=x_train[:300].
+    manifest = export_backbone(backbone, folder, images=x_test, widths=[0.5],
+                               saved_model=False, bundle=False,
+                               latency_threads=(), isolate=False, log=None)
+    assert [m["file"] for m in manifest["models"]] == ["w0.5_float32.tflite"]
+    assert manifest["verified"]
+    ```
 
     References:
         - [Yu et al., Slimmable Neural Networks, ICLR 2019](https://arxiv.org/abs/1812.08928)

@@ -113,8 +113,9 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
     from keras_slim.optimizers import LARS, WarmupCosine
 
     schedule = WarmupCosine(peak=0.3, total_steps=10_000, warmup_steps=500)
-    float(schedule(0)), float(schedule(500)), float(schedule(10_000))
-    # (0.0, 0.3, 0.0)
+    assert abs(float(schedule(0))) < 1e-7
+    assert abs(float(schedule(500)) - 0.3) < 1e-6
+    assert abs(float(schedule(10_000))) < 1e-7
     optimizer = LARS(learning_rate=schedule)
     ```
 
@@ -216,8 +217,8 @@ class SlowStartCosine(keras.optimizers.schedules.LearningRateSchedule):
         peak=0.3, total_steps=100_000, slow_start_steps=50_000,
         warmup_steps=5_000, restart_warmup_steps=0,
     )
-    float(schedule(49_999))  # ~0.0: end of the first cosine
-    float(schedule(50_000))  # 0.3: restarted
+    assert float(schedule(49_999)) < 1e-6  # ~0.0: end of the first cosine
+    assert abs(float(schedule(50_000)) - 0.3) < 1e-6  # 0.3: restarted
     ```
 
     References:
