@@ -177,6 +177,11 @@ class SlimResNet(SlimBackbone):
     def feature_dim(self, width=None):
         return self.widths.channels(self.full_feature_dim, width)
 
+    # `keras_slim.convert.load_preset`, set by `keras_slim.convert.presets`
+    # when imported (keras_slim's __init__ imports it): backbones never
+    # import `convert`, which builds backbones.
+    preset_loader = None
+
     @classmethod
     def from_preset(cls, name, lincls=False, **kwargs):
         """A released pretrained backbone (`keras_slim.convert.PRESETS`).
@@ -186,9 +191,11 @@ class SlimResNet(SlimBackbone):
         `(backbone, {width: Dense})`, the per-width ImageNet classifiers.
         See `keras_slim.convert.load_preset` for the other arguments.
         """
-        from keras_slim.convert.presets import load_preset
-
-        return load_preset(name, lincls=lincls, **kwargs)
+        if SlimResNet.preset_loader is None:
+            raise RuntimeError(
+                "No preset loader: import keras_slim (or keras_slim.convert) "
+                "before SlimResNet.from_preset.")
+        return SlimResNet.preset_loader(name, lincls=lincls, **kwargs)
 
     def get_config(self):
         config = super().get_config()
