@@ -133,11 +133,11 @@ def evaluate_knn(backbone, train_images, train_labels, test_images,
     from keras_slim.backbones import SlimResNet
     from keras_slim.evaluation import evaluate_knn
 
-    rng = np.random.default_rng(0)
-    x_train, x_test = rng.random((2, 16, 8, 8, 3), "float32")
-    y_train = y_test = np.arange(16) % 2
     backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
-    top1 = evaluate_knn(backbone, x_train, y_train, x_test, y_test, k=5)
+    images = np.random.default_rng(0).random((16, 8, 8, 3), "float32")
+    labels = np.arange(16) % 2
+    top1 = evaluate_knn(backbone, images, labels, images[::-1], labels[::-1],
+                        k=5)
     assert sorted(top1) == [0.5, 1.0]  # {width: top-1}
     ```
     """

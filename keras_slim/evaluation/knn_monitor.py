@@ -70,15 +70,14 @@ class KNNMonitor(keras.callbacks.Callback):
     from keras_slim.backbones import SlimResNet
     from keras_slim.evaluation import KNNMonitor
 
-    rng = np.random.default_rng(0)
-    x_train, x_test = rng.random((2, 8, 8, 8, 3), "float32")
-    y_train = y_test = np.arange(8) % 2
     backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
     model = keras.Sequential([backbone, keras.layers.Dense(2)])
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(True))
-    monitor = KNNMonitor(x_train, y_train, x_test, y_test, every_n_epochs=1,
-                         k=3, backbone=backbone)
-    history = model.fit(x_train, y_train, epochs=2, verbose=0,
+    images = np.random.default_rng(0).random((8, 8, 8, 3), "float32")
+    labels = np.arange(8) % 2
+    monitor = KNNMonitor(images, labels, images[::-1], labels[::-1],
+                         every_n_epochs=1, k=3, backbone=backbone)
+    history = model.fit(images, labels, epochs=2, verbose=0,
                         callbacks=[monitor])
     assert len(history.history["w0.5/knn_top1"]) == 2  # one per epoch
     ```

@@ -20,20 +20,21 @@ class LinearProbeResult(dict):
 
     ```python
     import keras
-    import numpy as np
     from keras_slim.backbones import SlimResNet
+    from keras_slim.data import load
     from keras_slim.evaluation import linear_probe
 
-    rng = np.random.default_rng(0)
-    x_train, x_test = rng.random((2, 16, 8, 8, 3), "float32")
-    y_train = y_test = np.arange(16) % 2
-    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
-    result = linear_probe(backbone, x_train, y_train, x_test, y_test, epochs=2)
+    train = load("digits", "train", max_examples=32)
+    test = load("digits", "test", max_examples=16)
+    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5],
+                          input_shape=(8, 8, 1))
+    result = linear_probe(backbone, train.images / 255.0, train.labels,
+                          test.images / 255.0, test.labels, epochs=2)
     top1 = result[0.5]  # test top-1 at width 0.5
-    images = keras.Input((8, 8, 3))
+    images = keras.Input((8, 8, 1))
     logits = result.classifiers[0.5](backbone.subnetwork(0.5)(images))
     classifier = keras.Model(images, logits)  # a plain classifier at width 0.5
-    assert classifier(x_test).shape == (16, 2)
+    assert classifier(test.images / 255.0).shape == (16, result.num_classes)
     ```
 
     References:

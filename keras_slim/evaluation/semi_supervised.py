@@ -124,16 +124,16 @@ def fine_tune_semi_supervised(
 
     ```python
     import numpy as np
-    from keras_slim.backbones import SlimResNet
+    from keras_slim import backbones
     from keras_slim.evaluation import fine_tune_semi_supervised
 
-    rng = np.random.default_rng(0)
-    x_train, x_test = rng.random((2, 16, 8, 8, 3), "float32")
-    y_train = y_test = np.arange(16) % 2
-    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
-    top1 = fine_tune_semi_supervised(backbone, 0.5, x_train, y_train, x_test,
-                                     y_test, label_fraction=0.5, epochs=1,
-                                     batch_size=8)
+    net = backbones.SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    pixels = np.random.default_rng(0).random((24, 8, 8, 3), "float32")
+    classes = np.tile([0, 1, 2], 8)
+    # Half of the 16 training labels, one epoch; tested on the last 8 images.
+    top1 = fine_tune_semi_supervised(net, 0.5, pixels[:16], classes[:16],
+                                     pixels[16:], classes[16:],
+                                     label_fraction=0.5, epochs=1, batch_size=8)
     assert 0.0 <= top1 <= 1.0
     ```
 
