@@ -72,12 +72,20 @@ def _public_api():
                 continue
             found[f"{value.__module__}.{value.__qualname__}"] = value
             if inspect.isclass(value):
-                for name, member in vars(value).items():
-                    member = getattr(member, "__func__", member)
-                    if not name.startswith("_") and inspect.isfunction(member):
-                        found[f"{value.__module__}.{member.__qualname__}"] = (
-                            member)
+                found.update(_public_methods(value))
     return found
+
+
+def _public_methods(cls):
+    """The public functions defined in `cls` itself (not ones merely
+    stored on it, e.g. a loader set as a class attribute)."""
+    methods = {}
+    for name, member in vars(cls).items():
+        member = getattr(member, "__func__", member)
+        if (not name.startswith("_") and inspect.isfunction(member)
+                and member.__qualname__ == f"{cls.__qualname__}.{name}"):
+            methods[f"{cls.__module__}.{member.__qualname__}"] = member
+    return methods
 
 
 def example_section(docstring):

@@ -29,10 +29,15 @@ SCRIPT = textwrap.dedent(
     x[4:] = x[4:] * 3.0 + 2.0
 
 
+    # One strategy for every model: strategies made one after another in a
+    # process reuse collective instance keys, which clash once the shapes
+    # differ (here: between the two width kinds).
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
     def run(widths):
         out = {}
         for synchronized in (True, False):
-            strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
             with strategy.scope():
                 keras.utils.set_random_seed(0)
                 model = SlimResNet(widths=widths, base_width=4,
