@@ -69,11 +69,13 @@ class Widths:
 
     Example:
 
-    >>> widths = Widths([1.0, 0.75, 0.5, 0.25])
-    >>> widths.channels(64, 0.75)
-    48
-    >>> Widths(min_width=0.25, max_width=1.0).channels(64, 0.3)
-    24
+    ```python
+    from keras_slim import Widths
+
+    widths = Widths([1.0, 0.75, 0.5, 0.25])
+    assert widths.channels(64, 0.75) == 48
+    assert Widths(min_width=0.25, max_width=1.0).channels(64, 0.3) == 24
+    ```
 
     References:
         - [Yu et al., Slimmable Neural Networks, ICLR 2019](https://arxiv.org/abs/1812.08928)

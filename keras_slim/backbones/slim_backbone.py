@@ -38,9 +38,14 @@ class SlimBackbone(keras.Model):
 
     Example:
 
-    >>> backbone = keras_slim.backbones.SlimResNet(widths=[1.0, 0.5])
-    >>> backbone(np.zeros((2, 32, 32, 3)), width=0.5).shape
-    (2, 256)
+    ```python
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+
+    backbone = SlimResNet(depth=18, stem="cifar", base_width=8, widths=[1.0, 0.5])
+    features = backbone(np.zeros((2, 32, 32, 3)), width=0.5)
+    assert features.shape == (2, backbone.feature_dim(0.5)) == (2, 32)
+    ```
 
     References:
         - [Yu et al., Slimmable Neural Networks, ICLR 2019](https://arxiv.org/abs/1812.08928)

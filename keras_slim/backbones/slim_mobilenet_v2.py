@@ -42,9 +42,14 @@ class SlimMobileNetV2(SlimBackbone):
 
     Example:
 
-    >>> backbone = SlimMobileNetV2(widths=[1.0, 0.75, 0.5, 0.35])
-    >>> backbone(np.zeros((1, 96, 96, 3)), width=0.35).shape
-    (1, 1280)
+    ```python
+    import numpy as np
+    from keras_slim.backbones import SlimMobileNetV2
+
+    backbone = SlimMobileNetV2(widths=[1.0, 0.35])
+    features = backbone(np.zeros((1, 32, 32, 3)), width=0.35)
+    assert features.shape == (1, 1280)  # the last layer keeps 1280 channels
+    ```
 
     References:
         - [Sandler et al., MobileNetV2, CVPR 2018](https://arxiv.org/abs/1801.04381)

@@ -52,11 +52,17 @@ class SlimResNet(SlimBackbone):
 
     Example:
 
-    >>> backbone = SlimResNet(depth=18, stem="cifar", base_width=16,
-    ...                       widths=[1.0, 0.5, 0.25])
-    >>> backbone(np.zeros((4, 32, 32, 3)), width=0.5).shape
-    (4, 64)
-    >>> plain = backbone.subnetwork(0.5)  # a keras.Model of standard layers
+    ```python
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+
+    backbone = SlimResNet(depth=18, stem="cifar", base_width=16,
+                          widths=[1.0, 0.5, 0.25])
+    features = backbone(np.zeros((4, 32, 32, 3)), width=0.5)
+    assert features.shape == (4, 64)
+    plain = backbone.subnetwork(0.5)  # a keras.Model of standard layers
+    assert plain(np.zeros((4, 32, 32, 3))).shape == (4, 64)
+    ```
 
     References:
         - [He et al., Deep Residual Learning, CVPR 2016](https://arxiv.org/abs/1512.03385)
@@ -177,6 +183,11 @@ class SlimResNet(SlimBackbone):
     def feature_dim(self, width=None):
         return self.widths.channels(self.full_feature_dim, width)
 
+    # `keras_slim.convert.load_preset`, set by `keras_slim.convert.presets`
+    # when imported (keras_slim's __init__ imports it): backbones never
+    # import `convert`, which builds backbones.
+    preset_loader = None
+
     @classmethod
     def from_preset(cls, name, lincls=False, **kwargs):
         """A released pretrained backbone (`keras_slim.convert.PRESETS`).
@@ -186,9 +197,11 @@ class SlimResNet(SlimBackbone):
         `(backbone, {width: Dense})`, the per-width ImageNet classifiers.
         See `keras_slim.convert.load_preset` for the other arguments.
         """
-        from keras_slim.convert.presets import load_preset
-
-        return load_preset(name, lincls=lincls, **kwargs)
+        if SlimResNet.preset_loader is None:
+            raise RuntimeError(
+                "No preset loader: import keras_slim (or keras_slim.convert) "
+                "before SlimResNet.from_preset.")
+        return SlimResNet.preset_loader(name, lincls=lincls, **kwargs)
 
     def get_config(self):
         config = super().get_config()

@@ -14,10 +14,10 @@ bias (BYOL), no teacher and `fc.7` (SimSiam).
 
 from keras_slim.convert._state import ConversionError
 from keras_slim.convert._state import assign_dense
-# us3l.py imports this module only inside load_us3l: no import cycle.
-from keras_slim.convert.us3l import _assign_affine
-from keras_slim.convert.us3l import _assign_backbone
-from keras_slim.convert.us3l import _layers
+from keras_slim.convert._us3l_layout import assign_affine
+from keras_slim.convert._us3l_layout import assign_backbone
+from keras_slim.convert._us3l_layout import torch_layers
+from keras_slim.methods import US3L
 
 # Options the file decides; a caller may not pass them.
 _FROM_FILE = ("base", "projection_dim", "hidden_dim", "projector_layers",
@@ -33,8 +33,6 @@ def us3l_method(state, backbone, method_options):
         backbone: the converted online backbone.
         method_options: other `US3L` arguments.
     """
-    from keras_slim.methods import US3L
-
     online = state.scope("encoder_q.")
     base = _base(state, online)
     clash = sorted(set(_FROM_FILE) & set(method_options))
@@ -60,12 +58,12 @@ def us3l_method(state, backbone, method_options):
     if base == "byol":
         _assign_predictor(model.predictor, state, "predictor")
     teacher = state.scope("encoder_k.")
-    for (conv, _), _, _ in _layers(model.teacher_backbone):
+    for (conv, _), _, _ in torch_layers(model.teacher_backbone):
         if not teacher.has(f"{conv}.weight"):
             raise ConversionError(
                 f"{state.path}: the teacher 'encoder_k.' lacks "
                 f"'{conv}.weight' that 'encoder_q.' has: incomplete file.")
-    _assign_backbone(model.teacher_backbone, teacher)
+    assign_backbone(model.teacher_backbone, teacher)
     _assign_projector(model.teacher_projector, teacher)
     return model
 
@@ -106,7 +104,7 @@ def _assign_projector(head, state):
     for layer, key in zip(dense, ("fc.0", "fc.3")):
         assign_dense(layer, state, key)
     for norm, key in zip(head.norms, ("fc.1", "fc.4")):
-        _assign_affine(norm, state, key)
+        assign_affine(norm, state, key)
     # SimSiam's fc.6 bias is frozen (requires_grad False) before an
     # affine-free BN, which removes it in training: not converted.
     assign_dense(dense[2], state, "fc.6", bias=dense[2].use_bias)
@@ -115,6 +113,6 @@ def _assign_projector(head, state):
 def _assign_predictor(head, state, key):
     first, second = head.dense_layers
     assign_dense(first, state, f"{key}.0")
-    _assign_affine(head.norms[0], state, f"{key}.1")
+    assign_affine(head.norms[0], state, f"{key}.1")
     assign_dense(second, state, f"{key}.3")
 

@@ -14,11 +14,15 @@ a download whose SHA-256 does not start with them is refused.
 """
 
 import dataclasses
+import difflib
 import hashlib
 import os
 
 import keras
 
+from keras_slim.backbones import SlimResNet
+from keras_slim.convert.slimclr import load_slimclr
+from keras_slim.convert.slimclr import load_slimclr_lincls
 from keras_slim.io import atomic_path
 
 __all__ = ["Preset", "PRESETS", "PresetError", "load_preset",
@@ -83,8 +87,6 @@ PRESETS = {
 
 def _preset(name):
     if name not in PRESETS:
-        import difflib
-
         close = difflib.get_close_matches(str(name), PRESETS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise PresetError(
@@ -189,15 +191,26 @@ def load_preset(name, lincls=False, cache=None, origin=None,
 
     Example:
 
-    >>> backbone = keras_slim.backbones.SlimResNet.from_preset(
-    ...     "slimclr_mocov2_r50_ep800")
-    >>> features = backbone(images, width=0.5)
+    ```python
+    import os
+    import tempfile
+
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.convert import load_preset
+
+    # The first call downloads the released file, checks its SHA-256, converts
+    # it and caches `<cache>/<name>.keras`; later calls load that. Offline, as
+    # here, a cache holding the converted model serves the preset (this one a
+    # tiny untrained stand-in).
+    cache = tempfile.mkdtemp()
+    SlimResNet(depth=50, stem="imagenet", base_width=8, widths=[1.0, 0.5]).save(
+        os.path.join(cache, "slimclr_mocov2_r50_ep800.keras"))
+    backbone = load_preset("slimclr_mocov2_r50_ep800", cache=cache)
+    # The same: SlimResNet.from_preset("slimclr_mocov2_r50_ep800", cache=cache)
+    features = backbone(np.zeros((1, 32, 32, 3)), width=0.5)
+    ```
     """
-    from keras_slim.convert.slimclr import load_slimclr
-    from keras_slim.convert.slimclr import load_slimclr_lincls
-
-    import keras_slim  # noqa: F401  (registers the serializable classes)
-
     preset = _preset(name)
     folder = cache_dir(cache)
     tag = f"{name}_lincls" if lincls else name
@@ -248,3 +261,5 @@ def load_classifiers(folder, widths=None):
         )
     return heads
 
+
+SlimResNet.preset_loader = staticmethod(load_preset)

@@ -273,8 +273,22 @@ def read_torch_checkpoint(path):
 
     Example:
 
-    >>> checkpoint = read_torch_checkpoint("slimclr-mocov2-ep200.pth.tar")
-    >>> kernel = np.asarray(checkpoint["state_dict"]["module.encoder_q.conv1.weight"])
+    ```python
+    import os
+    import tempfile
+
+    import numpy as np
+    from keras_slim.convert import read_torch_checkpoint
+    from keras_slim.convert import write_torch_checkpoint
+
+    path = os.path.join(tempfile.mkdtemp(), "slimclr-mocov2-ep200.pth.tar")
+    write_torch_checkpoint({"state_dict": {
+        "module.encoder_q.conv1.weight": np.ones((4, 3, 7, 7), "float32")}}, path)
+    checkpoint = read_torch_checkpoint(path)
+    tensor = checkpoint["state_dict"]["module.encoder_q.conv1.weight"]
+    assert tensor.shape == (4, 3, 7, 7)  # known before any value is read
+    kernel = np.asarray(tensor)
+    ```
     """
     path = os.fspath(path)
     if not os.path.isfile(path):

@@ -23,13 +23,20 @@ linear evaluation (`workers/linear.py`) saves the bare backbone and its
 classifier `fc`.
 """
 
-import re
-
+from keras_slim.backbones import SlimResNet
 from keras_slim.convert._state import ConversionError
-from keras_slim.convert._state import assign_conv
 from keras_slim.convert._state import read_state_dict
+from keras_slim.convert._us3l_layout import assign_backbone
+from keras_slim.convert._us3l_layout import assign_statistics
+from keras_slim.convert._us3l_layout import check_rounding
+from keras_slim.convert._us3l_layout import check_unused
+from keras_slim.convert._us3l_layout import describe
+from keras_slim.convert._us3l_layout import locate
+from keras_slim.convert._us3l_layout import torch_layers
+from keras_slim.convert._us3l_method import us3l_method
 from keras_slim.convert.slimclr import IMAGENET_NORMALIZATION
-from keras_slim.width import make_divisible
+from keras_slim.evaluation import calibrate_batch_norm
+from keras_slim.width import Widths
 
 __all__ = ["CIFAR_NORMALIZATION", "inspect_us3l", "load_us3l"]
 
@@ -38,20 +45,6 @@ __all__ = ["CIFAR_NORMALIZATION", "inspect_us3l", "load_us3l"]
 # ImageNet-stem networks (ImageNet, transfer datasets) use ImageNet's.
 CIFAR_NORMALIZATION = {"mean": [0.4914, 0.4822, 0.4465],
                        "std": [0.2023, 0.1994, 0.2010]}
-
-_DEPTHS = {
-    ((2, 2, 2, 2), False): 18,
-    ((3, 4, 6, 3), False): 34,
-    ((3, 4, 6, 3), True): 50,
-    ((3, 4, 23, 3), True): 101,
-    ((3, 8, 36, 3), True): 152,
-}
-# Where the official scripts put the backbone (utils/train.py
-# load_ssl_checkpoint strips the same prefixes); "" is a bare backbone.
-_PREFIXES = ("encoder_q.", "encoder.", "")
-_STEMS = {3: "cifar", 7: "imagenet"}
-_BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
-_ARCH = re.compile(r"^(?:us_)?(cifar_)?resnet(\d+)(?:_v2)?$")
 
 
 def inspect_us3l(path):
@@ -66,8 +59,8 @@ def inspect_us3l(path):
         file's `arch` and `epoch` where saved.
     """
     state, meta = read_state_dict(path)
-    prefix = _locate(state)
-    info = _describe(state.scope(prefix), meta)
+    prefix = locate(state)
+    info = describe(state.scope(prefix), meta)
     info["prefix"] = prefix
     info["momentum_encoder"] = prefix == "encoder_q." and state.has(
         "encoder_k.conv1.weight")
@@ -165,18 +158,31 @@ def load_us3l(path, min_width=0.25, max_width=1.0, input_shape=(None, None, 3),
 
     Example:
 
-    >>> backbone = keras_slim.convert.load_us3l("checkpoint.pth.tar")
-    >>> backbone.widths
-    Widths(min_width=0.25, max_width=1, divisor=8)
-    >>> z = backbone(images, width=0.3, training=True)  # batch statistics
-    >>> backbone = keras_slim.evaluation.with_stat_widths(backbone, [0.3])
-    >>> keras_slim.evaluation.calibrate_batch_norm(backbone, train_images)
-    >>> features = backbone.predict(test_images, width=0.3)
-    >>> model = keras_slim.convert.load_us3l("checkpoint.pth.tar",
-    ...                                      as_method=True, total_steps=1000)
-    >>> model.base  # read from the file (SimCLR_Momentum)
-    'simclr'
-    >>> widths = model.sampled_widths(999)  # [1.0, a drawn width, 0.25]
+    ```python
+    import os
+    import tempfile
+
+    import numpy as np
+    from keras_slim import Widths
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.convert import load_us3l, us3l_state_dict
+    from keras_slim.convert import write_torch_checkpoint
+    from keras_slim.evaluation import calibrate_batch_norm, with_stat_widths
+
+    # A stand-in for a US3L file: a tiny CIFAR ResNet-18, torchvision's names.
+    official = SlimResNet(depth=18, stem="cifar", base_width=8,
+                          widths=Widths(min_width=0.25, max_width=1.0))
+    path = os.path.join(tempfile.mkdtemp(), "checkpoint.pth.tar")
+    write_torch_checkpoint({"state_dict": us3l_state_dict(official),
+                            "arch": "cifar_resnet18"}, path)
+    backbone = load_us3l(path)
+    assert (backbone.widths.min_width, backbone.widths.max_width) == (0.25, 1.0)
+    images = np.random.default_rng(0).random((4, 32, 32, 3), "float32")
+    z = backbone(images, width=0.3, training=True)  # batch statistics
+    backbone = with_stat_widths(backbone, [0.3])  # statistics for width 0.3
+    calibrate_batch_norm(backbone, images, widths=[0.3])
+    features = backbone(images, width=0.3)  # inference mode
+    ```
 
     References:
         - [Cao et al., Three Guidelines You Should Know for Universally
@@ -184,13 +190,10 @@ def load_us3l(path, min_width=0.25, max_width=1.0, input_shape=(None, None, 3),
         - [Yu and Huang, Universally Slimmable Networks and Improved
           Training Techniques, ICCV 2019](https://arxiv.org/abs/1903.05134)
     """
-    from keras_slim.backbones import SlimResNet
-    from keras_slim.width import Widths
-
     state, meta = read_state_dict(path)
-    prefix = _locate(state)
+    prefix = locate(state)
     encoder = state.scope(prefix)
-    info = _describe(encoder, meta)
+    info = describe(encoder, meta)
     if method_options and not as_method:
         raise TypeError(
             f"US3L options {sorted(method_options)} need as_method=True.")
@@ -227,7 +230,7 @@ def load_us3l(path, min_width=0.25, max_width=1.0, input_shape=(None, None, 3),
                                         statistics_width}, reverse=True))
     except ValueError as err:
         raise ValueError(f"Bad widths for {path}: {err}") from None
-    _check_rounding(encoder, info, widths)
+    check_rounding(encoder, info, widths)
     if input_normalization == "auto":
         input_normalization = (CIFAR_NORMALIZATION if info["stem"] == "cifar"
                                else IMAGENET_NORMALIZATION)
@@ -237,14 +240,12 @@ def load_us3l(path, min_width=0.25, max_width=1.0, input_shape=(None, None, 3),
         input_normalization=input_normalization, input_shape=input_shape,
         name=name,
     )
-    _check_unused(encoder, backbone)
-    _assign_backbone(backbone, encoder)
+    check_unused(encoder, backbone)
+    assign_backbone(backbone, encoder)
     if statistics_width is not None:
-        for key, _, norm in _layers(backbone):
-            _assign_statistics(norm, encoder, key[1], statistics_width)
+        for key, _, norm in torch_layers(backbone):
+            assign_statistics(norm, encoder, key[1], statistics_width)
     if calibration_images is not None:
-        from keras_slim.evaluation import calibrate_batch_norm
-
         targets = [w for w in backbone.widths.stat_widths
                    if statistics_width is None
                    or abs(w - statistics_width) > 1e-6]
@@ -252,231 +253,9 @@ def load_us3l(path, min_width=0.25, max_width=1.0, input_shape=(None, None, 3),
             calibrate_batch_norm(backbone, calibration_images, widths=targets,
                                  batch_size=calibration_batch_size)
     if as_method:
-        from keras_slim.convert._us3l_method import us3l_method
-
         return us3l_method(state, backbone, method_options)
     return backbone
 
 
-def _assign_backbone(backbone, encoder):
-    for key, conv, norm in _layers(backbone):
-        assign_conv(conv, encoder, f"{key[0]}.weight")
-        _assign_affine(norm, encoder, key[1])
-
-
-# ------------------------------------------------------------------ layout
-def _locate(state):
-    """The prefix of the backbone's tensors, or a ConversionError."""
-    keys = set(state.keys())
-    for prefix in _PREFIXES:
-        if f"{prefix}conv1.weight" in keys and (
-                f"{prefix}layer1.0.conv1.weight" in keys):
-            return prefix
-    sample = sorted(keys)[:6]
-    raise ConversionError(
-        f"{state.path} is not a US3L ResNet checkpoint: no 'conv1.weight' "
-        f"with 'layer1.0.*' blocks at 'encoder_q.', 'encoder.' or the top "
-        f"level (first keys: {sample}).{_hint(keys)}"
-    )
-
-
-def _hint(keys):
-    def has(pattern):
-        return any(re.match(pattern, k) for k in keys)
-
-    if has(r"(encoder_q\.|base_encoder\.)?features\.\d+\.conv1\.weight$") \
-            and has(r".*bn1\.bn\.0\.(weight|running_mean)$"):
-        return (" It has SlimCLR's layout (blocks 'features.{k}', one "
-                "BatchNorm per width 'bn.{i}'): use "
-                "keras_slim.convert.load_slimclr(path).")
-    if has(r"(encoder_q\.|encoder\.)?features\.0\.0\.weight$"):
-        return (" It looks like a MobileNetV2 ('features.0.0.weight', e.g. "
-                "US3L's us_mobilenetv2): load_us3l converts ResNets only.")
-    if has(r".*layer1\.0\.conv1\.weight$"):
-        return (" Its ResNet sits under another prefix than the ones US3L "
-                "writes ('encoder_q.', 'encoder.').")
-    return ""
-
-
-def _describe(encoder, meta):
-    """Depth, stem, base width and block kind, inferred from the tensors."""
-    keys = set(encoder.keys())
-    where = f"{encoder.path}"
-    if encoder.has("bn1.bn.0.weight"):
-        raise ConversionError(
-            f"{where} has switchable BatchNorms ('{encoder.prefix}bn1.bn.0."
-            f"*', one per width of a fixed list: US3L's s_* slimmable "
-            f"networks): load_us3l converts universally slimmable networks, "
-            f"whose BatchNorms share one affine ('bn1.weight')."
-        )
-    stem = encoder.shape("conv1.weight")
-    if len(stem) != 4 or stem[1] != 3 or stem[2] != stem[3] or (
-            stem[2] not in _STEMS):
-        raise ConversionError(
-            f"{where}: '{encoder.prefix}conv1.weight' has shape {stem}; a "
-            f"US3L ResNet stem is [C, 3, 3, 3] (CIFAR) or [C, 3, 7, 7] "
-            f"(ImageNet)."
-        )
-    base_width = stem[0]
-    blocks = {}
-    for key in keys:
-        match = re.match(r"layer(\d+)\.(\d+)\.", key)
-        if match:
-            blocks.setdefault(int(match.group(1)), set()).add(
-                int(match.group(2)))
-    if sorted(blocks) != [1, 2, 3, 4]:
-        raise ConversionError(
-            f"{where} has the stages {sorted(blocks)} ('{encoder.prefix}"
-            f"layer*'); a ResNet has layer1..layer4. The file is incomplete "
-            f"or of another architecture."
-        )
-    counts = []
-    for stage in (1, 2, 3, 4):
-        found = blocks[stage]
-        if found != set(range(len(found))):
-            raise ConversionError(
-                f"{where}: the blocks of layer{stage} are numbered "
-                f"{sorted(found)}, not 0..{len(found) - 1}: the file is "
-                f"incomplete."
-            )
-        counts.append(len(found))
-    bottleneck = encoder.has("layer1.0.conv3.weight")
-    for stage, count in zip((1, 2, 3, 4), counts):
-        for i in range(count):
-            if encoder.has(f"layer{stage}.{i}.conv3.weight") != bottleneck:
-                raise ConversionError(
-                    f"{where}: block layer{stage}.{i} "
-                    f"{'lacks' if bottleneck else 'has'} a 'conv3' unlike "
-                    f"layer1.0: basic and bottleneck blocks mixed."
-                )
-    depth = _DEPTHS.get((tuple(counts), bottleneck))
-    if depth is None:
-        kind = "bottleneck" if bottleneck else "basic"
-        known = ", ".join(f"{d}: {list(c)} {'bottleneck' if b else 'basic'}"
-                          for (c, b), d in _DEPTHS.items())
-        raise ConversionError(
-            f"{where}: {counts} {kind} blocks per stage match no ResNet "
-            f"({known})."
-        )
-    first = encoder.shape("layer1.0.conv1.weight")
-    if first[:2] != (base_width, base_width):
-        raise ConversionError(
-            f"{where}: 'layer1.0.conv1.weight' has shape {first}; with "
-            f"{base_width} stem channels a US3L ResNet has [{base_width}, "
-            f"{base_width}, k, k] there (wide or grouped bottlenecks, "
-            f"width_per_group != 64 or groups > 1, are not supported)."
-        )
-    info = {"depth": depth, "stem": _STEMS[stem[2]], "base_width": base_width,
-            "bottleneck": bottleneck,
-            "running_statistics": encoder.has("bn1.running_mean")}
-    _check_arch(encoder, meta, info)
-    return info
-
-
-def _check_arch(encoder, meta, info):
-    """The file's `arch` (the config's MODEL.ARCH), where it names a ResNet,
-    agrees with the tensors."""
-    arch = meta.get("arch")
-    match = _ARCH.match(arch) if isinstance(arch, str) else None
-    if match is None:
-        return
-    stem = "cifar" if match.group(1) else "imagenet"
-    if int(match.group(2)) != info["depth"] or stem != info["stem"]:
-        raise ConversionError(
-            f"{encoder.path} says arch={arch!r}, but its tensors are a "
-            f"ResNet-{info['depth']} with the {info['stem']} stem: the file "
-            f"is inconsistent."
-        )
-
-
 def _holds(widths, width):
     return any(abs(w - width) <= 1e-6 for w in widths.stat_widths)
-
-
-def _us3l_channels(channels, width):
-    """Channels the official USConv2d / USBatchNorm2d keep at `width`
-    (`make_divisible(c * w, 8, min_value=1)`; slicing stops at `c`)."""
-    return min(channels, make_divisible(channels * width, 8, min_value=1))
-
-
-def _check_rounding(encoder, info, widths):
-    """keras_slim keeps the official channel counts at every range width.
-
-    Both round `c * w` to the nearest multiple of 8, adding 8 where that
-    loses more than 10%; they differ only below `c * w = 4`, where US3L's
-    `min_value=1` gives 1 or 9 channels and keras_slim 8 (both capped at
-    `c`). That needs a layer of more than 8 channels at `c * w < 4`, or of
-    more than 1 at `c * w <= 10 / 9`.
-    """
-    base = info["base_width"]
-    counts = {base * 2 ** s for s in range(4)}
-    if info["bottleneck"]:
-        counts |= {4 * c for c in counts}
-    lo = widths.min_width
-    for c in sorted(counts):
-        if c * lo < 4 and (c > 8 or (c > 1 and c * lo <= 10 / 9)):
-            raise ConversionError(
-                f"{encoder.path}: at width {lo:g} a layer of {c} channels "
-                f"keeps {_us3l_channels(c, lo)} in US3L "
-                f"(make_divisible(c * w, 8, min_value=1)) but "
-                f"{widths.channels(c, lo)} in keras_slim. Use a min_width of "
-                f"at least {4 / c if c > 8 else 10 / (9 * c):.4g}."
-            )
-
-
-def _layers(backbone):
-    """((torch conv key, torch BN key), SlimConv2D, SlimBatchNormalization)."""
-    yield ("conv1", "bn1"), backbone.stem_conv, backbone.stem_norm
-    counts = {}
-    for block in backbone.blocks:
-        stage = int(re.search(r"stage(\d+)_", block.name).group(1))
-        index = counts.get(stage, 0)
-        counts[stage] = index + 1
-        prefix = f"layer{stage}.{index}."
-        for j, (conv, norm) in enumerate(zip(block.convs, block.norms)):
-            yield ((f"{prefix}conv{j + 1}", f"{prefix}bn{j + 1}"), conv, norm)
-        if block.shortcut_conv is not None:
-            yield ((f"{prefix}downsample.0", f"{prefix}downsample.1"),
-                   block.shortcut_conv, block.shortcut_norm)
-
-
-def _check_unused(encoder, backbone):
-    """Every backbone tensor of the file has a Keras place, and back."""
-    expected = set()
-    for (conv, norm), _, _ in _layers(backbone):
-        expected.add(f"{conv}.weight")
-        expected |= {f"{norm}.weight", f"{norm}.bias"}
-        expected |= {f"{norm}.{b}" for b in _BN_BUFFERS}
-    found = {k for k in encoder.keys() if not k.startswith("fc.")}
-    extra = sorted(found - expected)
-    if extra:
-        masks = [k for k in extra if k.rsplit(".", 1)[-1] in (
-            "mask", "w_mask", "b_mask", "sort_indices")]
-        why = (" They are pruning masks (US3L's usprune / *_v2 variants), "
-               "which keras_slim does not model." if masks else
-               " The file is of another architecture than the ResNet "
-               "inferred.")
-        raise ConversionError(
-            f"{encoder.path} has {len(extra)} tensors no layer of the "
-            f"inferred ResNet-{backbone.depth} takes: "
-            f"{[encoder.prefix + k for k in extra[:5]]}.{why}"
-        )
-
-
-def _assign_affine(norm, state, key):
-    """A USBatchNorm2d's shared affine into a SlimBatchNormalization."""
-    channels = norm.gamma.shape[0]
-    norm.gamma.assign(state.array(f"{key}.weight", (channels,)))
-    norm.beta.assign(state.array(f"{key}.bias", (channels,)))
-
-
-def _assign_statistics(norm, state, key, width):
-    """The file's running statistics, sliced to `width`, as that width's."""
-    channels = norm.gamma.shape[0]
-    i = norm.widths.stat_index(width)
-    kept = norm.channels_at(width)
-    mean = state.array(f"{key}.running_mean", (channels,))
-    variance = state.array(f"{key}.running_var", (channels,))
-    norm.moving_means[i].assign(mean[:kept])
-    norm.moving_variances[i].assign(variance[:kept])
-    norm.calibration_counts[i].assign(1.0)

@@ -26,10 +26,15 @@ class ImageData:
 
     Example:
 
-    >>> data = ImageData(np.zeros((4, 8, 8, 1), "uint8"), [0, 1, 0, 1],
-    ...                  class_names=["a", "b"], name="toy")
-    >>> data.num_examples, data.image_shape, data.num_classes
-    (4, (8, 8, 1), 2)
+    ```python
+    import numpy as np
+    from keras_slim.data import ImageData
+
+    data = ImageData(np.zeros((4, 8, 8, 1), "uint8"), [0, 1, 0, 1],
+                     class_names=["a", "b"], name="toy")
+    assert (data.num_examples, data.image_shape, data.num_classes) == (
+        4, (8, 8, 1), 2)
+    ```
 
     References:
         - [keras.utils.image_dataset_from_directory](

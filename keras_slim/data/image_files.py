@@ -29,9 +29,26 @@ class ImageFiles:
 
     Example:
 
-    >>> files = keras_slim.data.stream("/data/imagenet", split="train",
-    ...                                image_size=256)
-    >>> pairs = keras_slim.data.view_pairs(files, augment, batch_size=256)
+    ```python
+    import os
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+    from keras_slim.data import TwoViewAugmentation, stream, view_pairs
+
+    root = tempfile.mkdtemp()  # an image tree <split>/<class>/<image>
+    for name in ("cat", "dog"):
+        os.makedirs(os.path.join(root, "train", name))
+        for i in range(2):
+            Image.fromarray(np.full((12, 10, 3), 40 * i, "uint8")).save(
+                os.path.join(root, "train", name, f"{i}.png"))
+    files = stream(root, split="train", image_size=8)  # an ImageFiles
+    assert files.num_examples == 4 and files.image_shape == (8, 8, 3)
+    augment = TwoViewAugmentation.from_preset("cifar", image_size=8)
+    view1, view2 = next(iter(view_pairs(files, augment, batch_size=2)))
+    assert view1.shape == (2, 8, 8, 3)
+    ```
 
     References:
         - [tf.io.decode_image](https://www.tensorflow.org/api_docs/python/tf/io/decode_image)

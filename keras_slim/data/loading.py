@@ -89,11 +89,28 @@ def load(
 
     Example:
 
-    >>> data = keras_slim.data.load("digits", split="test")
-    >>> data.images.shape, data.num_classes
-    ((359, 8, 8, 1), 10)
-    >>> cifar = keras_slim.data.load("cifar10-jpeg.zip", split="train",
-    ...                              cache_dir="~/.cache/keras_slim")
+    ```python
+    import os
+    import tempfile
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+    from keras_slim.data import load
+
+    data = load("digits", split="test")  # bundled with scikit-learn
+    assert data.images.shape == (359, 8, 8, 1) and data.num_classes == 10
+    # A ZIP of class folders, decoded once into a cache folder.
+    folder = tempfile.mkdtemp()
+    path = os.path.join(folder, "shapes.zip")
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in ("circle", "square"):
+            image = os.path.join(folder, f"{name}.png")
+            Image.fromarray(np.zeros((6, 6, 3), "uint8")).save(image)
+            archive.write(image, f"train/{name}/0.png")
+    shapes = load(path, split="train", cache_dir=os.path.join(folder, "cache"))
+    assert shapes.class_names == ["circle", "square"]
+    ```
     """
     options = _check_options(split, image_size, channels, on_corrupt,
                              max_examples)

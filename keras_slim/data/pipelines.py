@@ -56,11 +56,19 @@ def view_pairs(data, augmentation, batch_size, seed=0, start_step=0,
 
     Example:
 
-    >>> data = keras_slim.data.load("digits")
-    >>> augment = keras_slim.data.TwoViewAugmentation.from_preset(
-    ...     "cifar", image_size=16)
-    >>> ds = keras_slim.data.view_pairs(data, augment, batch_size=128)
-    >>> model.fit(ds, epochs=100, steps_per_epoch=steps_per_epoch(data, 128))
+    ```python
+    import keras
+    from keras_slim.data import TwoViewAugmentation, load, steps_per_epoch
+    from keras_slim.data import view_pairs
+
+    data = load("digits", max_examples=64)
+    augment = TwoViewAugmentation.from_preset("cifar", image_size=8)
+    pairs = view_pairs(data, augment, batch_size=32)
+    view1, view2 = next(iter(pairs))
+    assert view1.shape == view2.shape == (32, 8, 8, 1)
+    steps = steps_per_epoch(data, 32)  # for model.fit(pairs, steps_per_epoch=)
+    assert steps == 2
+    ```
     """
     per_epoch = steps_per_epoch(data, batch_size)
     if not callable(augmentation):

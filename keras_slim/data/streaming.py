@@ -43,10 +43,23 @@ def stream(source, split="train", image_size=224, channels=3,
 
     Example:
 
-    >>> train = keras_slim.data.stream("/data/imagenet", "train",
-    ...                                image_size=256)
-    >>> train.num_examples, train.image_shape
-    (1281167, (256, 256, 3))
+    ```python
+    import os
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+    from keras_slim.data import stream
+
+    root = tempfile.mkdtemp()  # e.g. ImageNet's train/<class>/<image>.JPEG
+    for name in ("n01440764", "n01443537"):
+        os.makedirs(os.path.join(root, "train", name))
+        Image.fromarray(np.zeros((20, 30, 3), "uint8")).save(
+            os.path.join(root, "train", name, "0.JPEG"), format="JPEG")
+    train = stream(root, "train", image_size=16)
+    assert (train.num_examples, train.image_shape) == (2, (16, 16, 3))
+    assert train.class_names == ["n01440764", "n01443537"]
+    ```
     """
     size = _convert.image_size_pair(image_size)
     if size is None:

@@ -7,23 +7,22 @@ from keras_slim.data import _augment_ops as ops
 
 # Published recipes (RESEARCH.md). Fields left out take the constructor's
 # defaults; a pair is (view 1, view 2).
+_MOCOV2 = dict(crop_scale=(0.2, 1.0), brightness=0.4, contrast=0.4,
+               saturation=0.4, hue=0.1, jitter_probability=0.8,
+               grayscale_probability=0.2, blur_probability=0.5)
 PRESETS = {
     "simclr": dict(crop_scale=(0.08, 1.0), brightness=0.8, contrast=0.8,
                    saturation=0.8, hue=0.2, jitter_probability=0.8,
                    grayscale_probability=0.2, blur_probability=0.5),
-    "mocov2": dict(crop_scale=(0.2, 1.0), brightness=0.4, contrast=0.4,
-                   saturation=0.4, hue=0.1, jitter_probability=0.8,
-                   grayscale_probability=0.2, blur_probability=0.5),
+    "mocov2": _MOCOV2,
     "byol": dict(crop_scale=(0.08, 1.0), brightness=0.4, contrast=0.4,
                  saturation=0.2, hue=0.1, jitter_probability=0.8,
                  grayscale_probability=0.2, blur_probability=(1.0, 0.1),
                  solarize_probability=(0.0, 0.2)),
-    "small": dict(crop_scale=(0.2, 1.0), brightness=0.4, contrast=0.4,
-                  saturation=0.4, hue=0.1, jitter_probability=0.8,
-                  grayscale_probability=0.5, blur_probability=0.5),
-    "cifar": dict(crop_scale=(0.2, 1.0), brightness=0.4, contrast=0.4,
-                  saturation=0.4, hue=0.1, jitter_probability=0.8,
-                  grayscale_probability=0.2, blur_probability=0.0),
+    # MoCo v2's recipe, more grayscale for small images.
+    "small": {**_MOCOV2, "grayscale_probability": 0.5},
+    # MoCo v2's recipe without blur (32x32 images).
+    "cifar": {**_MOCOV2, "blur_probability": 0.0},
 }
 
 
@@ -97,11 +96,16 @@ class TwoViewAugmentation:
 
     Example:
 
-    >>> augment = TwoViewAugmentation.from_preset("cifar", image_size=32)
-    >>> images = np.zeros((8, 32, 32, 3), "uint8")
-    >>> view1, view2 = augment(images, seed=tf.constant([0, 1]))
-    >>> view1.shape, view1.dtype
-    (TensorShape([8, 32, 32, 3]), tf.float32)
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from keras_slim.data import TwoViewAugmentation
+
+    augment = TwoViewAugmentation.from_preset("cifar", image_size=16)
+    images = np.zeros((4, 16, 16, 3), "uint8")
+    view1, view2 = augment(images, seed=tf.constant([0, 1]))
+    assert view1.shape == (4, 16, 16, 3) and view1.dtype == tf.float32
+    ```
 
     References:
         - [Chen et al., SimCLR, ICML 2020](https://arxiv.org/abs/2002.05709)

@@ -210,3 +210,14 @@ def _dataset_batches(dataset, name):
             yield element[0], None if labels is None else labels.numpy()
         else:
             yield element, None
+
+
+def as_feature_matrix(features, name, dtype):
+    """`features` as a non-empty `(N, dim)` numpy array of `dtype`."""
+    array = np.asarray(features, dtype=dtype)
+    if array.ndim != 2 or not array.size:
+        raise ValueError(
+            f"`{name}` must be a non-empty float array (N, dim), got shape "
+            f"{array.shape}."
+        )
+    return array

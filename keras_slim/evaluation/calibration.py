@@ -58,9 +58,18 @@ def calibrate_batch_norm(
 
     Example:
 
-    >>> widths = keras_slim.Widths(min_width=0.25, max_width=1.0)
-    >>> backbone = keras_slim.backbones.SlimResNet(widths=widths)
-    >>> calibrate_batch_norm(backbone, train_images, num_batches=20)
+    ```python
+    import numpy as np
+    from keras_slim import Widths
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.evaluation import calibrate_batch_norm
+
+    widths = Widths(min_width=0.25, max_width=1.0, stat_widths=[1.0, 0.5])
+    backbone = SlimResNet(depth=18, base_width=8, widths=widths)
+    train_images = np.random.default_rng(0).random((8, 8, 8, 3), "float32")
+    calibrate_batch_norm(backbone, train_images, batch_size=4)
+    features = backbone(train_images, width=0.5, training=False)
+    ```
     """
     _inputs.check_backbone(backbone)
     if not backbone.widths.is_range:
@@ -154,9 +163,19 @@ def with_stat_widths(backbone, widths):
 
     Example:
 
-    >>> wider = with_stat_widths(backbone, [0.6])
-    >>> calibrate_batch_norm(wider, x_train, widths=[0.6])
-    >>> plain = wider.subnetwork(0.6)
+    ```python
+    import numpy as np
+    from keras_slim import Widths
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.evaluation import calibrate_batch_norm, with_stat_widths
+
+    backbone = SlimResNet(depth=18, base_width=8,
+                          widths=Widths(min_width=0.25, max_width=1.0))
+    x_train = np.random.default_rng(0).random((8, 8, 8, 3), "float32")
+    wider = with_stat_widths(backbone, [0.6])
+    calibrate_batch_norm(wider, x_train, widths=[0.6])
+    plain = wider.subnetwork(0.6)
+    ```
     """
     _inputs.check_backbone(backbone)
     if not backbone.widths.is_range:

@@ -30,9 +30,15 @@ def extract_features(backbone, images, width=None, batch_size=256):
 
     Example:
 
-    >>> backbone = keras_slim.backbones.SlimResNet(widths=[1.0, 0.5])
-    >>> extract_features(backbone, np.zeros((4, 32, 32, 3)), 0.5).shape
-    (4, 256)
+    ```python
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.evaluation import extract_features
+
+    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    features = extract_features(backbone, np.zeros((4, 8, 8, 3)), 0.5)
+    assert features.shape == (4, 32)
+    ```
     """
     features, _ = features_and_labels(
         backbone, images, None, width=width, batch_size=batch_size
@@ -95,3 +101,20 @@ def _check_channels(backbone, batch, name):
             f"`{name}` has {batch.shape[-1]}-channel images but the backbone "
             f"takes {expected} channels (batch shape {tuple(batch.shape)})."
         )
+
+
+def labeled_features(backbone, images, labels, width, batch_size, split):
+    """`features_and_labels` of one split, which must come with labels.
+
+    `split` ("train", "test") names the arguments in the error.
+    """
+    features, labels = features_and_labels(
+        backbone, images, labels, width=width, batch_size=batch_size,
+        name=f"{split}_images",
+    )
+    if labels is None:
+        raise ValueError(
+            f"`{split}_labels` is missing: pass integer class ids, or a "
+            f"dataset of (images, labels) batches as `{split}_images`."
+        )
+    return features, labels

@@ -10,7 +10,7 @@ the largest summed weight wins.
 import numpy as np
 
 from keras_slim.evaluation import _inputs
-from keras_slim.evaluation.features import features_and_labels
+from keras_slim.evaluation.features import labeled_features
 
 
 def knn_classify(
@@ -39,10 +39,15 @@ def knn_classify(
 
     Example:
 
-    >>> bank = np.eye(3, dtype="float32")
-    >>> knn_classify(bank, np.array([0, 1, 2]), bank * 2.0, num_classes=3,
-    ...              k=1)
-    array([0, 1, 2])
+    ```python
+    import numpy as np
+    from keras_slim.evaluation import knn_classify
+
+    bank = np.eye(3, dtype="float32")
+    predicted = knn_classify(bank, np.array([0, 1, 2]), bank * 2.0,
+                             num_classes=3, k=1)
+    assert predicted.tolist() == [0, 1, 2]
+    ```
 
     References:
         - [Wu et al., Unsupervised Feature Learning via Non-Parametric
@@ -97,18 +102,9 @@ def knn_accuracy(
     return float(np.mean(predictions == query_labels))
 
 
-def evaluate_knn(
-    backbone,
-    train_images,
-    train_labels,
-    test_images,
-    test_labels,
-    widths=None,
-    k=200,
-    temperature=0.1,
-    batch_size=256,
-    num_classes=None,
-):
+def evaluate_knn(backbone, train_images, train_labels, test_images,
+                 test_labels, widths=None, k=200, temperature=0.1,
+                 batch_size=256, num_classes=None):
     """kNN top-1 of the backbone's inference-mode features at each width.
 
     Args:
@@ -132,17 +128,27 @@ def evaluate_knn(
 
     Example:
 
-    >>> evaluate_knn(backbone, x_train, y_train, x_test, y_test)
-    {1.0: 0.81, 0.5: 0.78}
+    ```python
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.evaluation import evaluate_knn
+
+    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    images = np.random.default_rng(0).random((16, 8, 8, 3), "float32")
+    labels = np.arange(16) % 2
+    top1 = evaluate_knn(backbone, images, labels, images[::-1], labels[::-1],
+                        k=5)
+    assert sorted(top1) == [0.5, 1.0]  # {width: top-1}
+    ```
     """
     _inputs.check_backbone(backbone)
     widths = _inputs.resolve_widths(backbone, widths)
     results = {}
     for width in widths:
-        bank, bank_labels = _labeled_features(
+        bank, bank_labels = labeled_features(
             backbone, train_images, train_labels, width, batch_size, "train"
         )
-        queries, query_labels = _labeled_features(
+        queries, query_labels = labeled_features(
             backbone, test_images, test_labels, width, batch_size, "test"
         )
         classes = _inputs.resolve_num_classes(
@@ -156,26 +162,8 @@ def evaluate_knn(
     return results
 
 
-def _labeled_features(backbone, images, labels, width, batch_size, split):
-    features, labels = features_and_labels(
-        backbone, images, labels, width=width, batch_size=batch_size,
-        name=f"{split}_images",
-    )
-    if labels is None:
-        raise ValueError(
-            f"`{split}_labels` is missing: pass integer class ids, or a "
-            f"dataset of (images, labels) batches as `{split}_images`."
-        )
-    return features, labels
-
-
 def _as_features(features, name):
-    array = np.asarray(features, dtype="float32")
-    if array.ndim != 2 or not array.size:
-        raise ValueError(
-            f"`{name}` must be a non-empty float array (N, dim), got shape "
-            f"{array.shape}."
-        )
+    array = _inputs.as_feature_matrix(features, name, "float32")
     if not np.all(np.isfinite(array)):
         raise ValueError(
             f"`{name}` holds NaN or Inf values: the backbone diverged or the "

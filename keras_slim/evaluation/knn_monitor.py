@@ -64,10 +64,23 @@ class KNNMonitor(keras.callbacks.Callback):
 
     Example:
 
-    >>> monitor = KNNMonitor(x_train, y_train, x_test, y_test,
-    ...                      every_n_epochs=5)
-    >>> history = model.fit(view_pairs, epochs=100, callbacks=[monitor])
-    >>> history.history["w0.5/knn_top1"]       # 20 values
+    ```python
+    import keras
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.evaluation import KNNMonitor
+
+    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    model = keras.Sequential([backbone, keras.layers.Dense(2)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(True))
+    images = np.random.default_rng(0).random((8, 8, 8, 3), "float32")
+    labels = np.arange(8) % 2
+    monitor = KNNMonitor(images, labels, images[::-1], labels[::-1],
+                         every_n_epochs=1, k=3, backbone=backbone)
+    history = model.fit(images, labels, epochs=2, verbose=0,
+                        callbacks=[monitor])
+    assert len(history.history["w0.5/knn_top1"]) == 2  # one per epoch
+    ```
 
     References:
         - [Wu et al., Unsupervised Feature Learning via Non-Parametric
@@ -75,21 +88,10 @@ class KNNMonitor(keras.callbacks.Callback):
         - [Zhao et al., SlimCLR, IJCV 2024](https://arxiv.org/abs/2209.15525)
     """
 
-    def __init__(
-        self,
-        train_images,
-        train_labels,
-        test_images,
-        test_labels,
-        every_n_epochs=1,
-        widths=None,
-        k=200,
-        temperature=0.1,
-        batch_size=256,
-        backbone=None,
-        calibrate_bn=True,
-        calibration_batches=None,
-    ):
+    def __init__(self, train_images, train_labels, test_images, test_labels,
+                 every_n_epochs=1, widths=None, k=200, temperature=0.1,
+                 batch_size=256, backbone=None, calibrate_bn=True,
+                 calibration_batches=None):
         super().__init__()
         self.train_images = _checked_images(train_images, "train_images")
         self.train_labels = _checked_labels(

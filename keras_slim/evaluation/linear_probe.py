@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_slim.evaluation import _inputs
-from keras_slim.evaluation.features import features_and_labels
+from keras_slim.evaluation.features import labeled_features
 from keras_slim.evaluation.linear_probe_result import LinearProbeResult
 from keras_slim.width import width_name
 
@@ -27,20 +27,9 @@ from keras_slim.width import width_name
 _EPSILON = 1e-5
 
 
-def linear_probe(
-    backbone,
-    train_images,
-    train_labels,
-    test_images,
-    test_labels,
-    widths=None,
-    epochs=50,
-    batch_size=256,
-    learning_rate=1e-3,
-    joint=False,
-    seed=0,
-    num_classes=None,
-):
+def linear_probe(backbone, train_images, train_labels, test_images,
+                 test_labels, widths=None, epochs=50, batch_size=256,
+                 learning_rate=1e-3, joint=False, seed=0, num_classes=None):
     """Trains a linear classifier on frozen features at each width.
 
     Args:
@@ -70,10 +59,18 @@ def linear_probe(
 
     Example:
 
-    >>> result = linear_probe(backbone, x_train, y_train, x_test, y_test,
-    ...                       epochs=30)
-    >>> result
-    LinearProbeResult({1.0: 0.83, 0.5: 0.80}, independent probes)
+    ```python
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.evaluation import linear_probe
+
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.random((2, 16, 8, 8, 3), "float32")
+    y_train = y_test = np.arange(16) % 2
+    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    result = linear_probe(backbone, x_train, y_train, x_test, y_test, epochs=2)
+    assert sorted(result) == [0.5, 1.0]  # LinearProbeResult({1.0: .., 0.5: ..})
+    ```
 
     References:
         - [Zhao et al., SlimCLR, IJCV 2024](https://arxiv.org/abs/2209.15525)
@@ -89,10 +86,10 @@ def linear_probe(
     )
     train, test = {}, {}
     for width in widths:
-        train[width] = _labeled(
+        train[width] = labeled_features(
             backbone, train_images, train_labels, width, batch_size, "train"
         )
-        test[width] = _labeled(
+        test[width] = labeled_features(
             backbone, test_images, test_labels, width, batch_size, "test"
         )
     train_y = _same_labels_at_every_width(train, "train")
@@ -113,19 +110,6 @@ def linear_probe(
         accuracies[width] = float(np.mean(predictions == test_y))
         classifiers[width] = classifier
     return LinearProbeResult(accuracies, classifiers, num_classes, joint)
-
-
-def _labeled(backbone, images, labels, width, batch_size, split):
-    features, labels = features_and_labels(
-        backbone, images, labels, width=width, batch_size=batch_size,
-        name=f"{split}_images",
-    )
-    if labels is None:
-        raise ValueError(
-            f"`{split}_labels` is missing: pass integer class ids, or a "
-            f"dataset of (images, labels) batches as `{split}_images`."
-        )
-    return features, labels
 
 
 def _same_labels_at_every_width(split_data, split):

@@ -18,12 +18,24 @@ class LinearProbeResult(dict):
 
     Example:
 
-    >>> result = linear_probe(backbone, x_train, y_train, x_test, y_test)
-    >>> result[0.5]                                   # top-1 at width 0.5
-    0.74
-    >>> images = keras.Input((32, 32, 3))
-    >>> logits = result.classifiers[0.5](backbone.subnetwork(0.5)(images))
-    >>> classifier = keras.Model(images, logits)
+    ```python
+    import keras
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.data import load
+    from keras_slim.evaluation import linear_probe
+
+    train = load("digits", "train", max_examples=32)
+    test = load("digits", "test", max_examples=16)
+    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5],
+                          input_shape=(8, 8, 1))
+    result = linear_probe(backbone, train.images / 255.0, train.labels,
+                          test.images / 255.0, test.labels, epochs=2)
+    top1 = result[0.5]  # test top-1 at width 0.5
+    images = keras.Input((8, 8, 1))
+    logits = result.classifiers[0.5](backbone.subnetwork(0.5)(images))
+    classifier = keras.Model(images, logits)  # a plain classifier at width 0.5
+    assert classifier(test.images / 255.0).shape == (16, result.num_classes)
+    ```
 
     References:
         - [Zhao et al., SlimCLR, IJCV 2024](https://arxiv.org/abs/2209.15525)

@@ -57,8 +57,21 @@ def paper_linear_probe(backbone, train_images, train_labels, test_images,
 
     Example:
 
-    >>> result = paper_linear_probe(backbone, x_train, y_train, x_test,
-    ...                             y_test, epochs=100)
+    ```python
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.data import load
+    from keras_slim.evaluation import paper_linear_probe
+
+    # Digits, 8x8 grey; one epoch of the paper's 100 (random crops, SGD with
+    # learning rate 60, steps at epochs 60 and 80).
+    digits = load("digits", "test", max_examples=8)
+    x = digits.images / 255.0
+    result = paper_linear_probe(
+        SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5],
+                   input_shape=(8, 8, 1)),
+        x, digits.labels, x, digits.labels, epochs=1, batch_size=8)
+    assert sorted(result) == [0.5, 1.0]
+    ```
 
     References:
         - [Zhao et al., Slimmable Networks for Contrastive Self-supervised

@@ -39,8 +39,17 @@ def alignment_uniformity(
 
     Example:
 
-    >>> alignment_uniformity(backbone, crops_a, crops_b, width=0.5)
-    {'alignment': 0.41, 'uniformity': -3.2}
+    ```python
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.evaluation import alignment_uniformity
+
+    rng = np.random.default_rng(0)
+    crops_a, crops_b = rng.random((2, 8, 8, 8, 3), "float32")
+    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    metrics = alignment_uniformity(backbone, crops_a, crops_b, width=0.5)
+    assert sorted(metrics) == ["alignment", "uniformity"]
+    ```
 
     References:
         - [Wang and Isola, Understanding Contrastive Representation Learning
@@ -120,11 +129,6 @@ def uniformity(features, t=2):
 
 
 def _normalized(features, name):
-    array = np.asarray(features, dtype="float64")
-    if array.ndim != 2 or not array.size:
-        raise ValueError(
-            f"`{name}` must be a non-empty float array (N, dim), got shape "
-            f"{array.shape}."
-        )
+    array = _inputs.as_feature_matrix(features, name, "float64")
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     return array / np.maximum(norms, 1e-12)

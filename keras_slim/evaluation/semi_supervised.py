@@ -42,8 +42,13 @@ def labeled_subset(labels, label_fraction, seed=0, num_classes=None):
 
     Example:
 
-    >>> labeled_subset(np.repeat(np.arange(10), 100), 0.1).shape
-    (100,)
+    ```python
+    import numpy as np
+    from keras_slim.evaluation import labeled_subset
+
+    kept = labeled_subset(np.repeat(np.arange(10), 100), 0.1)
+    assert kept.shape == (100,)  # 10 indices of each class
+    ```
     """
     labels = _inputs.as_labels(labels, "train_labels")
     if not len(labels):
@@ -117,9 +122,20 @@ def fine_tune_semi_supervised(
 
     Example:
 
-    >>> fine_tune_semi_supervised(backbone, 0.5, x_train, y_train, x_test,
-    ...                           y_test, label_fraction=0.01)
-    0.52
+    ```python
+    import numpy as np
+    from keras_slim import backbones
+    from keras_slim.evaluation import fine_tune_semi_supervised
+
+    net = backbones.SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    pixels = np.random.default_rng(0).random((24, 8, 8, 3), "float32")
+    classes = np.tile([0, 1, 2], 8)
+    # Half of the 16 training labels, one epoch; tested on the last 8 images.
+    top1 = fine_tune_semi_supervised(net, 0.5, pixels[:16], classes[:16],
+                                     pixels[16:], classes[16:],
+                                     label_fraction=0.5, epochs=1, batch_size=8)
+    assert 0.0 <= top1 <= 1.0
+    ```
 
     References:
         - [Chen et al., Big Self-Supervised Models are Strong Semi-Supervised

@@ -1,6 +1,5 @@
 """`export_backbone`: every width of a slimmable backbone to verified files."""
 
-import datetime
 import glob
 import json
 import os
@@ -11,15 +10,15 @@ import keras
 import numpy as np
 
 from keras_slim.export import _graphs
-from keras_slim.export.conversion import check_precision
+from keras_slim.export._manifest import build_manifest
+from keras_slim.export._manifest import plot_latency
+from keras_slim.export._request import Request
 from keras_slim.export.conversion import run_conversions
 from keras_slim.export.export_error import ExportError
-from keras_slim.export.verification import THRESHOLDS
 from keras_slim.export.verification import compare_outputs
 from keras_slim.export.verification import litert_latency
 from keras_slim.export.verification import litert_ops
 from keras_slim.export.verification import run_litert
-from keras_slim.io import atomic_path
 from keras_slim.io import write_json_atomic
 from keras_slim.width import width_name
 
@@ -89,19 +88,32 @@ def export_backbone(backbone, output_dir, images, widths=None,
 
     Example:
 
-    >>> manifest = keras_slim.export.export_backbone(
-    ...     backbone, "exported/", images=x_test[:256],
-    ...     precisions=["float32", "int8"],
-    ...     representative_images=x_train[:300])
-    >>> [m["file"] for m in manifest["models"]]
-    ['w1_float32.tflite', 'w1_int8.tflite', 'w0.5_float32.tflite', ...]
+    ```python
+    import os
+    import tempfile
+
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.export import export_backbone
+
+    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    x_test = np.random.default_rng(0).random((8, 16, 16, 3), "float32")
+    folder = os.path.join(tempfile.mkdtemp(), "exported")
+    # precisions=["float32", "int8"] would add int8 files, calibrated on
+    # representative_images=x_train[:300].
+    manifest = export_backbone(backbone, folder, images=x_test, widths=[0.5],
+                               saved_model=False, bundle=False,
+                               latency_threads=(), isolate=False, log=None)
+    assert [m["file"] for m in manifest["models"]] == ["w0.5_float32.tflite"]
+    assert manifest["verified"]
+    ```
 
     References:
         - [Yu et al., Slimmable Neural Networks, ICLR 2019](https://arxiv.org/abs/1812.08928)
         - [LiteRT post-training quantization](https://ai.google.dev/edge/litert/models/post_training_quantization)
     """
     log = log or (lambda *_: None)
-    request = _Request.check(backbone, images, widths, precisions,
+    request = Request.check(backbone, images, widths, precisions,
                              representative_images, classifiers, labels,
                              image_shape, int8_io)
     output_dir = os.path.abspath(output_dir)
@@ -114,7 +126,7 @@ def export_backbone(backbone, output_dir, images, widths=None,
                               bundle, log)
         log(f"converting {len(jobs)} files (builtin TFLite ops only)")
         results = run_conversions(jobs, isolate=isolate)
-    manifest = _manifest(backbone, request, accuracy)
+    manifest = build_manifest(backbone, request, accuracy)
     # Each width's Keras outputs, once: every precision and bundle
     # signature of that width is compared with the same reference.
     expected = {w: _keras_outputs(m, request.images)
@@ -130,131 +142,11 @@ def export_backbone(backbone, output_dir, images, widths=None,
                                 if saved_model else {})
     manifest["verified"] = not failures
     write_json_atomic(os.path.join(output_dir, MANIFEST), manifest)
-    _plot(manifest, os.path.join(output_dir, "latency_vs_width.png"))
+    plot_latency(manifest, os.path.join(output_dir, "latency_vs_width.png"))
     if failures:
         raise ExportError(failures, os.path.join(output_dir, MANIFEST))
     log(f"wrote {len(entries)} verified files and {MANIFEST} to {output_dir}")
     return manifest
-
-
-class _Request:
-    """The checked arguments of one export."""
-
-    @classmethod
-    def check(cls, backbone, images, widths, precisions, representative,
-              classifiers, labels, image_shape, int8_io):
-        from keras_slim.evaluation import _inputs
-        from keras_slim.evaluation.calibration import require_calibrated
-
-        request = cls()
-        _inputs.check_backbone(backbone)
-        request.widths = _check_widths(backbone, widths)
-        require_calibrated(backbone, request.widths)
-        request.precisions = _check_precisions(precisions)
-        request.images = _inputs.as_images(images, "images")
-        request.image_shape = tuple(int(d) for d in (
-            image_shape or request.images.shape[1:]))
-        _check_shape(request.images, request.image_shape, "images")
-        channels = backbone.image_shape[-1]
-        if request.image_shape[-1] != channels:
-            raise ValueError(
-                f"`images` have {request.image_shape[-1]} channels, the "
-                f"backbone takes {channels}: convert them the way the "
-                f"training pipeline does (data.load(..., channels="
-                f"{channels})).")
-        if int8_io and "int8" not in request.precisions:
-            raise ValueError("`int8_io` needs the precision 'int8'.")
-        request.int8_io = bool(int8_io)
-        request.representative = None
-        if representative is not None:
-            request.representative = _inputs.as_images(
-                representative, "representative_images")
-            _check_shape(request.representative, request.image_shape,
-                         "representative_images")
-        elif "int8" in request.precisions:
-            raise ValueError(
-                "precision 'int8' needs `representative_images`: a few "
-                "hundred training images (float32 in [0, 1]) that calibrate "
-                "the int8 activation ranges. Or choose 'dynamic_int8', which "
-                "needs no data.")
-        request.classifiers = _check_classifiers(backbone, classifiers,
-                                                 request.widths)
-        request.labels = None
-        if labels is not None:
-            request.labels = _inputs.as_labels(labels, "labels",
-                                               count=len(request.images))
-        return request
-
-
-def _check_widths(backbone, widths):
-    available = list(backbone.widths.stat_widths)
-    if widths is None:
-        return available
-    checked = []
-    for width in widths:
-        try:
-            width = backbone.widths.validate(float(width))
-            backbone.widths.stat_index(width)
-        except (TypeError, ValueError) as error:
-            hint = ""
-            if backbone.widths.is_range:
-                hint = (" Any width of the range can be given statistics: "
-                        "backbone = keras_slim.evaluation.with_stat_widths("
-                        "backbone, [w]), then calibrate_batch_norm(backbone, "
-                        "x_train, widths=[w]).")
-            raise ValueError(
-                f"cannot export width {width!r}: {error} The widths this "
-                f"backbone can export are {available}.{hint}") from None
-        if width not in checked:
-            checked.append(width)
-    if not checked:
-        raise ValueError(f"no widths to export; choose from {available}.")
-    return checked
-
-
-def _check_precisions(precisions):
-    if isinstance(precisions, str):
-        precisions = [precisions]
-    checked = []
-    for precision in precisions:
-        check_precision(precision)
-        if precision not in checked:
-            checked.append(precision)
-    if not checked:
-        raise ValueError("no precisions to export.")
-    return checked
-
-
-def _check_shape(images, image_shape, name):
-    if tuple(images.shape[1:]) != tuple(image_shape):
-        raise ValueError(
-            f"`{name}` have shape {tuple(images.shape[1:])} per image, but "
-            f"the export's input shape is {tuple(image_shape)}: resize them "
-            f"the way the training pipeline does.")
-
-
-def _check_classifiers(backbone, classifiers, widths):
-    if not classifiers:
-        return {}
-    classifiers = {float(w): layer for w, layer in classifiers.items()}
-    missing = [w for w in widths if w not in classifiers]
-    if missing:
-        raise ValueError(
-            f"`classifiers` has no head for widths {missing}; give one per "
-            f"exported width (e.g. linear_probe(...).classifiers).")
-    for width in widths:
-        layer = classifiers[width]
-        if not isinstance(layer, keras.layers.Layer):
-            raise ValueError(f"classifiers[{width}] must be a Keras layer, "
-                             f"got {type(layer).__name__}.")
-        want = backbone.feature_dim(width)
-        kernel = getattr(layer, "kernel", None)
-        if kernel is not None and kernel.shape[0] != want:
-            raise ValueError(
-                f"classifiers[{width}] takes {kernel.shape[0]} features, but "
-                f"width {width} gives {want}: pass the head trained at this "
-                f"width.")
-    return classifiers
 
 
 def _prepare_output(output_dir, overwrite):
@@ -386,76 +278,6 @@ def _verdict(checks):
         worst = min(c["cosine"] for c in checks)
         return f"verified (cosine >= {worst:.5f})"
     return "FAILED: " + "; ".join(f for c in checks for f in c["failures"])
-
-
-def _manifest(backbone, request, accuracy):
-    from keras_slim import __version__
-    from keras_slim import profile
-
-    costs = {}
-    for width in request.widths:
-        cost = profile(backbone, width, input_shape=request.image_shape)
-        costs[width_name(width)] = {
-            "width": width, "params": int(cost.params),
-            "flops": int(cost.flops),
-            "feature_dim": int(backbone.feature_dim(width))}
-        if accuracy and width in {float(w) for w in accuracy}:
-            costs[width_name(width)]["accuracy"] = {
-                k: v for w, values in accuracy.items() if float(w) == width
-                for k, v in values.items()}
-    return {
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"),
-        "keras_slim_version": __version__,
-        "backbone": backbone.name,
-        "input": {"name": "images", "shape": [None, *request.image_shape],
-                  "dtype": "float32", "range": [0.0, 1.0],
-                  "int8_io": request.int8_io},
-        "outputs": ["features"] + (["logits"] if request.classifiers else []),
-        "thresholds": {p: THRESHOLDS[p] for p in request.precisions},
-        "widths": costs,
-        "models": [],
-        "bundles": [],
-    }
-
-
-def _plot(manifest, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [m for m in manifest["models"] if "latency_ms" in m
-            and m["latency_ms"]]
-    if not rows:
-        return
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for precision in sorted({m["precision"] for m in rows}):
-        mine = sorted((m for m in rows if m["precision"] == precision),
-                      key=lambda m: m["width"])
-        threads = sorted(mine[0]["latency_ms"], key=int)[0]
-        axes[0].plot([m["width"] for m in mine],
-                     [m["latency_ms"][threads] for m in mine], "o-",
-                     label=f"{precision} ({threads} thread)")
-        accuracy = [(m["width"], m["verification"].get("top1")) for m in mine]
-        accuracy = [(w, a) for w, a in accuracy if a is not None]
-        if accuracy:
-            axes[1].plot(*zip(*accuracy), "o-", label=precision)
-    axes[0].set(xlabel="width", ylabel="LiteRT latency, batch 1 (ms)",
-                title="Latency vs width")
-    axes[0].legend()
-    axes[1].set(xlabel="width", ylabel="top-1 of the exported file",
-                title="Accuracy vs width")
-    if axes[1].lines:
-        axes[1].legend()
-    else:
-        axes[1].text(0.5, 0.5, "export with a classifier head and labels\n"
-                     "to measure accuracy", ha="center", va="center",
-                     transform=axes[1].transAxes)
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110)
-    plt.close(figure)
 
 
 def read_manifest(output_dir):

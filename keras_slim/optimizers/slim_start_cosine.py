@@ -39,11 +39,15 @@ class SlimStartCosine(keras.optimizers.schedules.LearningRateSchedule):
 
     Example:
 
-    >>> schedule = SlimStartCosine(0.2, total_steps=1000, slim_start_step=500,
-    ...                            slim_start_learning_rate=1e-4,
-    ...                            warmup_steps=50)
-    >>> float(schedule(499)), float(schedule(500))   # 0.2 -> 1e-4 scale
-    (0.1085..., 5.41...e-05)
+    ```python
+    from keras_slim.optimizers import SlimStartCosine
+
+    schedule = SlimStartCosine(0.2, total_steps=1000, slim_start_step=500,
+                               slim_start_learning_rate=1e-4, warmup_steps=50)
+    before, after = float(schedule(499)), float(schedule(500))
+    assert abs(before - 0.1085) < 1e-3  # 0.2's cosine, then 1e-4's
+    assert abs(after - 5.41e-05) < 1e-6
+    ```
 
     References:
         - [Zhao et al., Slimmable Networks for Contrastive Self-supervised

@@ -18,8 +18,11 @@ from keras_slim import Widths
 from keras_slim.backbones import SlimResNet
 from keras_slim.convert import CheckpointFormatError
 from keras_slim.convert import ConversionError
+from keras_slim.convert import read_torch_checkpoint
+from keras_slim.convert import us3l_state_dict
+from keras_slim.convert import write_torch_checkpoint
+from keras_slim.convert._us3l_layout import check_rounding
 from keras_slim.convert.us3l import CIFAR_NORMALIZATION
-from keras_slim.convert.us3l import _check_rounding
 from keras_slim.convert.us3l import inspect_us3l
 from keras_slim.convert.us3l import load_us3l
 from keras_slim.evaluation import calibrate_batch_norm
@@ -181,10 +184,10 @@ def test_the_rounding_check_accepts_exactly_the_agreeing_ranges(base,
         encoder = types.SimpleNamespace(path="x.pth.tar")
         info = {"base_width": base, "bottleneck": bottleneck}
         if agree:
-            _check_rounding(encoder, info, widths)
+            check_rounding(encoder, info, widths)
         else:
             with pytest.raises(ConversionError, match="min_width of at"):
-                _check_rounding(encoder, info, widths)
+                check_rounding(encoder, info, widths)
     assert make_divisible(3.0, 8, min_value=1) == 9  # the official quirk
 
 
@@ -252,3 +255,29 @@ def test_as_method_needs_a_pretraining_file_with_its_teacher():
         load_us3l(fixture(IMAGENET), as_method=True)
     with pytest.raises(TypeError, match="as_method=True"):
         load_us3l(fixture(CIFAR), num_widths=3)
+
+
+def test_weights_named_the_official_way_are_the_file_and_load_back(
+        tmp_path):
+    backbone = load_us3l(fixture(CIFAR))
+    state = us3l_state_dict(backbone)
+    source = read_torch_checkpoint(fixture(CIFAR))["state_dict"]
+    source = {k.removeprefix("module."): v for k, v in source.items()}
+    prefix = "encoder_q."
+    # The backbone's convolutions and affines (the file has no statistics).
+    source = {k[len(prefix):]: np.asarray(v) for k, v in source.items()
+              if k.startswith(prefix) and not k.startswith(prefix + "fc.")
+              and k.rsplit(".", 1)[-1] != "num_batches_tracked"}
+    assert sorted(state) == sorted(source)
+    for key, value in state.items():
+        np.testing.assert_array_equal(value, source[key], err_msg=key)
+    # Written as a file of its own, it converts back to the same network.
+    path = tmp_path / "written.pth.tar"
+    write_torch_checkpoint({"state_dict": state, "arch": "cifar_resnet18"},
+                           path)
+    again = load_us3l(path)
+    ref, x = reference(CIFAR)
+    for width in (1.0, 0.25):
+        np.testing.assert_array_equal(
+            np.asarray(again(x, width=width, training=True)),
+            np.asarray(backbone(x, width=width, training=True)))

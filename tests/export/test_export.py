@@ -2,7 +2,9 @@
 
 A random-init SlimResNet on the bundled digits (8x8 grey): the checks
 compare each `.tflite` with the Keras model at its width, which holds for
-trained and untrained weights alike.
+trained and untrained weights alike. The shared export converts in worker
+processes (the default); the other exports convert in this process
+(`isolate=False`), which saves a TensorFlow start-up per test.
 """
 
 import json
@@ -170,7 +172,7 @@ def test_head_exports_logits_and_the_files_accuracy(tmp_path, digits):
         backbone, str(tmp_path / "out"), images=x_test[:128],
         labels=y_test[:128], precisions=["float32", "float16"],
         classifiers={1.0: head}, latency_threads=(), saved_model=False,
-        log=None)
+        isolate=False, log=None)
     assert manifest["outputs"] == ["features", "logits"]
     for precision in ("float32", "float16"):
         check = _model(manifest, 1.0, precision)["verification"]
@@ -186,7 +188,8 @@ def test_int8_io_gives_integer_inputs_and_outputs(tmp_path, digits):
         _backbone(widths=(1.0,)), str(tmp_path / "out"),
         images=digits[2][:64], precisions=["int8"], int8_io=True,
         representative_images=digits[0][:64], latency_threads=(1,),
-        latency_runs=2, bundle=False, saved_model=False, log=None)
+        latency_runs=2, bundle=False, saved_model=False, isolate=False,
+        log=None)
     model = _model(manifest, 1.0, "int8")
     assert model["verification"]["cosine"] >= 0.98
     assert manifest["input"]["int8_io"] is True
@@ -221,7 +224,8 @@ def test_a_range_width_needs_calibration_then_exports(tmp_path, digits):
         np.asarray(backbone(images, width=0.75, training=False)))
     manifest = export.export_backbone(
         wider, str(tmp_path / "b"), images=images, widths=[0.75, 0.6],
-        latency_threads=(), bundle=False, saved_model=False, log=None)
+        latency_threads=(), bundle=False, saved_model=False, isolate=False,
+        log=None)
     assert manifest["verified"]
     assert [m["file"] for m in manifest["models"]] == [
         "w0.75_float32.tflite", "w0.6_float32.tflite"]
@@ -273,7 +277,8 @@ def test_failed_verification_fails_the_export_with_a_report(
         export.export_backbone(
             _backbone(widths=(1.0,)), str(tmp_path / "out"),
             images=digits[2][:16], precisions=["float32", "float16"],
-            latency_threads=(), bundle=False, saved_model=False, log=None)
+            latency_threads=(), bundle=False, saved_model=False,
+            isolate=False, log=None)
     assert caught.value.failures == [
         f"w1_float16.tflite: cosine {_cosine_of(tmp_path)} (needs >= 1.5)"]
     with open(tmp_path / "out" / "manifest.json") as f:
