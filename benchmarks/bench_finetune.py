@@ -11,6 +11,9 @@ classifier at each width of a slimmable SlimResNet-18:
   the largest, in-place distillation below, one update);
 * `slim_random`: the same fit from a random initialization of the same
   architecture;
+* `slim_pretrained_labels`: as `slim_pretrained` with
+  `inplace_distillation=False`: every width learns from the labels (the
+  slimmable networks' recipe, the default of SlimCLR's `main_slim.py`);
 * `individual_pretrained`: what keras_slim offered before: each width's
   `backbone.subnetwork(w)` (a plain Keras model holding the pretrained
   weights of that width) with a `Dense` classifier, fine-tuned alone, one
@@ -53,7 +56,8 @@ from keras_slim.tasks import SlimClassifier
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, os.pardir, os.pardir, "shared", "data", "cifar10",
                     "cifar10-jpeg.zip")
-VARIANTS = ("slim_pretrained", "slim_random", "individual_pretrained")
+VARIANTS = ("slim_pretrained", "slim_random", "individual_pretrained",
+            "slim_pretrained_labels")
 
 
 def _arguments():
@@ -111,10 +115,11 @@ def _top1(logits, labels):
     return float(np.mean(np.argmax(logits, -1) == labels))
 
 
-def _slim(backbone, data, args):
+def _slim(backbone, data, args, distill=True):
     train_x, train_y, test_x, test_y = data
     keras.utils.set_random_seed(args.seed)
-    classifier = SlimClassifier(backbone, num_classes=10, seed=args.seed)
+    classifier = SlimClassifier(backbone, num_classes=10, seed=args.seed,
+                                inplace_distillation=distill)
     seconds = _fit(classifier, train_x, train_y, args)
     top1 = {f"{w:g}": _top1(classifier.predict(test_x / 255.0, width=w,
                                                verbose=0), test_y)
@@ -141,6 +146,8 @@ def _run_variant(name, args, data):
     pretrained = keras.saving.load_model(args.pretrained)
     if name == "slim_pretrained":
         return _slim(pretrained, data, args)
+    if name == "slim_pretrained_labels":
+        return _slim(pretrained, data, args, distill=False)
     if name == "slim_random":
         keras.utils.set_random_seed(args.seed)
         fresh = type(pretrained).from_config(pretrained.get_config())
