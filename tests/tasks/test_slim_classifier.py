@@ -123,6 +123,15 @@ def test_a_range_trains_the_sandwich_and_evaluates_after_calibration():
     assert {"w1/top1", "w0.5/top1", "w0.25/top1"} <= set(results)
 
 
+def test_distillation_follows_the_official_default_of_each_width_kind():
+    assert not _classifier().distills
+    assert _classifier({"min_width": 0.5, "max_width": 1.0},
+                       grid_step=0.25).distills
+    assert _classifier(inplace_distillation=True).distills
+    assert _classifier(inplace_distillation=True).get_config()[
+        "inplace_distillation"] is True
+
+
 def test_range_draws_are_grid_widths_that_change_with_the_step():
     from keras_slim.tasks import _sandwich
     from keras_slim.width import Widths
