@@ -62,6 +62,14 @@ def _plain(layer, width, x):
     return layer.to_keras_layer(width)
 
 
+def image_rank_error(rng):
+    """The wrong-rank input and error of a layer that reads images."""
+    return {
+        "bad_rank_input": rng.normal(size=(2, 7, 8)).astype("float32"),
+        "rank_message": r"expects images .* of rank 4.*rank 3",
+    }
+
+
 def run_slim_layer_test(layer, inputs, plain_type, full_shape, tmp_path,
                         unknown_width, unknown_message, bad_rank_input,
                         rank_message):

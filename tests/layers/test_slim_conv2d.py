@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.layers._contract import image_rank_error
 from tests.layers._contract import run_slim_layer_test
 from tests.layers._grads import bands_with_gradient
 
@@ -203,8 +204,7 @@ def test_slim_layer_contract(rng, tmp_path):
         layer, {w: _images(rng, IN_AT[w], size=9) for w in WIDTHS},
         keras.layers.Conv2D, (None, 9, 9, IN_C), tmp_path,
         unknown_width=0.6, unknown_message=r"Width 0\.6 is not one of",
-        bad_rank_input=rng.normal(size=(2, 7, 8)).astype("float32"),
-        rank_message=r"expects images .* of rank 4.*rank 3",
+        **image_rank_error(rng),
     )
 
 

@@ -132,20 +132,10 @@ def test_gradient_is_the_analytic_one(rng):
     )
 
 
-def test_slim_layer_contract(rng, tmp_path):
+@pytest.mark.parametrize("slice_output", [True, False])
+def test_slim_layer_contract(rng, tmp_path, slice_output):
     # Slicing, gradient bands, config and .keras round trips, errors.
-    layer = _built_layer(rng)
-    run_slim_layer_test(
-        layer, {w: _features(rng, IN_AT[w]) for w in WIDTHS},
-        keras.layers.Dense, (None, IN_C), tmp_path,
-        unknown_width=0.6, unknown_message=r"Width 0\.6 is not one of",
-        bad_rank_input=np.zeros((8,), "float32"),
-        rank_message=r"of rank >= 2",
-    )
-
-
-def test_contract_with_a_fixed_output(rng, tmp_path):
-    layer = _built_layer(rng, slice_output=False)
+    layer = _built_layer(rng, slice_output=slice_output)
     run_slim_layer_test(
         layer, {w: _features(rng, IN_AT[w]) for w in WIDTHS},
         keras.layers.Dense, (None, IN_C), tmp_path,

@@ -134,13 +134,12 @@ def test_renaming_changes_nothing():
         SlimDense(6, [1.0, 0.5], name="projection"),
         keras.layers.BatchNormalization(name="scaler"),
         keras.layers.Dense(3, name="batchnorm_like"),
-    ])
+    ], name="net")
     groups = parameter_groups(model)
     names = {v.path for v in groups.no_decay}
-    assert names == {"sequential/projection/bias_0",
-                     "sequential/projection/bias_1",
-                     "sequential/scaler/gamma", "sequential/scaler/beta",
-                     "sequential/batchnorm_like/bias"}
+    assert names == {"net/projection/bias_0", "net/projection/bias_1",
+                     "net/scaler/gamma", "net/scaler/beta",
+                     "net/batchnorm_like/bias"}
     norm = model.layers[1]
     assert id(norm.gamma) in {id(v) for v in groups.no_decay}
     kernel = model.layers[-1].kernel
