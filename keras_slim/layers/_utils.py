@@ -40,3 +40,12 @@ def pair(value, name):
         raise ValueError(f"`{name}` must be an int or a pair, got {value}.")
     return value
 
+
+
+def check_padding(padding):
+    """`padding` if it is one the slimmable convolutions support."""
+    if padding not in ("same", "valid"):
+        raise ValueError(
+            f"`padding` must be 'same' or 'valid', got {padding!r}."
+        )
+    return padding

@@ -2,14 +2,12 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_slim.layers._utils import check_channels
-from keras_slim.layers._utils import check_min_rank
-from keras_slim.width import Widths
+from keras_slim.layers._slim_norm import SlimNormLayer
 from keras_slim.width import width_name
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")
-class SlimBatchNormalization(keras.layers.Layer):
+class SlimBatchNormalization(SlimNormLayer):
     """BatchNorm of universally slimmable networks: shared affine, sliced.
 
     One gamma and beta of the full size are shared by every width; width `w`
@@ -52,29 +50,7 @@ class SlimBatchNormalization(keras.layers.Layer):
         - [Cao et al., Universally Slimmable Self-Supervised Learning, CVPR 2023](https://arxiv.org/abs/2303.07126)
     """
 
-    def __init__(
-        self,
-        widths,
-        epsilon=1e-5,
-        center=True,
-        scale=True,
-        gamma_initializer="ones",
-        synchronized=False,
-        expansion=1,
-        slice_channels=True,
-        input_channels=None,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.widths = Widths.coerce(widths)
-        self.epsilon = float(epsilon)
-        self.center = bool(center)
-        self.scale = bool(scale)
-        self.gamma_initializer = keras.initializers.get(gamma_initializer)
-        self.synchronized = bool(synchronized)
-        self.expansion = int(expansion)
-        self.slice_channels = bool(slice_channels)
-        self.input_channels = input_channels
+    # The constructor is SlimNormLayer's: these are exactly its arguments.
 
     def build(self, input_shape):
         if self.input_channels is None:
@@ -89,6 +65,7 @@ class SlimBatchNormalization(keras.layers.Layer):
         self.beta = self.add_weight(
             name="beta", shape=full, initializer="zeros"
         ) if self.center else None
+        self._tag_affine()
         self.moving_means = []
         self.moving_variances = []
         self.calibration_counts = []
@@ -108,10 +85,8 @@ class SlimBatchNormalization(keras.layers.Layer):
                 initializer="zeros", trainable=False,
             ))
 
-    def channels_at(self, width):
-        if not self.slice_channels:
-            return self.input_channels
-        return self.widths.channels(self.input_channels, width, self.expansion)
+    def _affine_variables(self):
+        return [self.gamma, self.beta]
 
     def reset_statistics(self, widths=None):
         """Resets the running statistics of `widths` (default: all of them)."""
@@ -130,10 +105,7 @@ class SlimBatchNormalization(keras.layers.Layer):
         return int(ops.convert_to_numpy(self.calibration_counts[i]))
 
     def call(self, inputs, width=None, training=None, calibrate=False):
-        width = self.widths.validate(width)
-        check_min_rank(self, inputs, 2, "features (batch, ..., channels)")
-        channels = self.channels_at(width)
-        check_channels(self, inputs, channels, width)
+        width = self._checked_width(inputs, width)
         if training or calibrate:
             mean, variance = self._batch_moments(inputs)
             if calibrate:
@@ -204,33 +176,10 @@ class SlimBatchNormalization(keras.layers.Layer):
         """
         width = self.widths.validate(width)
         i = self.widths.stat_index(width)
-        layer = keras.layers.BatchNormalization(
-            epsilon=self.epsilon, center=self.center, scale=self.scale,
-            name=name or self.name,
-        )
-        channels = self.channels_at(width)
-        layer.build(tuple(input_shape or (None, None))[:-1] + (channels,))
         gamma, beta = self.sliced_affine(width)
         values = [v for v in (gamma, beta) if v is not None]
         values += [self.moving_means[i], self.moving_variances[i]]
-        layer.set_weights([ops.convert_to_numpy(v) for v in values])
-        return layer
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "widths": self.widths.get_config(),
-                "epsilon": self.epsilon,
-                "center": self.center,
-                "scale": self.scale,
-                "gamma_initializer": keras.initializers.serialize(
-                    self.gamma_initializer
-                ),
-                "synchronized": self.synchronized,
-                "expansion": self.expansion,
-                "slice_channels": self.slice_channels,
-                "input_channels": self.input_channels,
-            }
+        return self._plain_norm(
+            width, name, input_shape,
+            [ops.convert_to_numpy(v) for v in values],
         )
-        return config

@@ -1,17 +1,12 @@
 import keras
 from keras import ops
 
-from keras_slim.layers._banded import BandedKernelMixin
-from keras_slim.layers._banded import BandedWeight
 from keras_slim.layers._banded import band_edges
-from keras_slim.layers._utils import check_channels
-from keras_slim.layers._utils import check_rank
-from keras_slim.layers._utils import pair
-from keras_slim.width import Widths
+from keras_slim.layers._slim_kernel import SlimConvLayer
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")
-class SlimConv2D(BandedKernelMixin, keras.layers.Layer):
+class SlimConv2D(SlimConvLayer):
     """A 2D convolution whose kernel is shared by every width.
 
     One full-size kernel `[kh, kw, in, filters]` is stored. At width `w` the
@@ -55,6 +50,8 @@ class SlimConv2D(BandedKernelMixin, keras.layers.Layer):
         - [Yu et al., Slimmable Neural Networks, ICLR 2019](https://arxiv.org/abs/1812.08928)
     """
 
+    bias_axis = 3
+
     def __init__(
         self,
         filters,
@@ -73,30 +70,18 @@ class SlimConv2D(BandedKernelMixin, keras.layers.Layer):
         kernel_regularizer=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(
+            kernel_size, strides, padding, widths, use_bias, input_channels,
+            kernel_initializer, bias_initializer, kernel_regularizer, **kwargs
+        )
         self.filters = int(filters)
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.widths = Widths.coerce(widths)
-        self.strides = pair(strides, "strides")
-        if padding not in ("same", "valid"):
-            raise ValueError(
-                f"`padding` must be 'same' or 'valid', got {padding!r}."
-            )
-        self.padding = padding
-        self.use_bias = bool(use_bias)
         self.slice_input = bool(slice_input)
         self.slice_output = bool(slice_output)
         self.expansion = int(expansion)
         self.input_expansion = int(input_expansion)
-        self.input_channels = input_channels
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.widths.channels(self.filters, expansion=self.expansion)
 
-    def build(self, input_shape):
-        if self.input_channels is None:
-            self.input_channels = int(input_shape[-1])
+    def _band_edges(self):
         edges = {}
         if self.slice_input:
             edges[2] = band_edges(
@@ -104,17 +89,10 @@ class SlimConv2D(BandedKernelMixin, keras.layers.Layer):
             )
         if self.slice_output:
             edges[3] = band_edges(self.widths, self.filters, self.expansion)
-        self._kernel = BandedWeight(
-            self, "kernel",
-            self.kernel_size + (self.input_channels, self.filters),
-            edges, self.kernel_initializer, self.kernel_regularizer,
-        )
-        self._bias = None
-        if self.use_bias:
-            self._bias = BandedWeight(
-                self, "bias", (self.filters,),
-                {0: edges[3]} if 3 in edges else {}, self.bias_initializer,
-            )
+        return edges
+
+    def _kernel_shape(self):
+        return self.kernel_size + (self.input_channels, self.filters)
 
     def input_channels_at(self, width):
         if not self.slice_input:
@@ -128,75 +106,23 @@ class SlimConv2D(BandedKernelMixin, keras.layers.Layer):
             return self.filters
         return self.widths.channels(self.filters, width, self.expansion)
 
-    def call(self, inputs, width=None):
-        width = self.widths.validate(width)
-        check_rank(self, inputs, 4, "images (batch, height, width, channels)")
-        in_c = self.input_channels_at(width)
-        check_channels(self, inputs, in_c, width)
-        out_c = self.output_channels_at(width)
-        kernel, bias = self.sliced_weights(width)
-        outputs = ops.conv(
+    def _sizes_at(self, width):
+        return {2: self.input_channels_at(width),
+                3: self.output_channels_at(width)}
+
+    def _input_channels(self, width):
+        return self.input_channels_at(width)
+
+    def _apply_kernel(self, inputs, kernel):
+        return ops.conv(
             inputs, kernel, strides=self.strides, padding=self.padding
         )
-        if self.use_bias:
-            outputs = ops.add(outputs, bias)
-        return outputs
 
-    def sliced_weights(self, width):
-        """The (kernel, bias) the layer uses at `width`; bias is None if unused.
-
-        Only the weight bands of `width` are read, so the bands of larger
-        widths get neither gradient nor update.
-        """
-        out_c = self.output_channels_at(width)
-        kernel = self._kernel.leading(
-            {2: self.input_channels_at(width), 3: out_c}
+    def _plain_layer(self, width, name):
+        return keras.layers.Conv2D(
+            self.output_channels_at(width), self.kernel_size,
+            **self._plain_options(name),
         )
-        bias = None if self._bias is None else self._bias.leading({0: out_c})
-        return kernel, bias
 
-    def to_keras_layer(self, width=None, name=None):
-        """A built `keras.layers.Conv2D` holding this layer's slice at `width`."""
-        width = self.widths.validate(width)
-        layer = keras.layers.Conv2D(
-            self.output_channels_at(width),
-            self.kernel_size,
-            strides=self.strides,
-            padding=self.padding,
-            use_bias=self.use_bias,
-            name=name or self.name,
-        )
-        layer.build((None, None, None, self.input_channels_at(width)))
-        kernel, bias = self.sliced_weights(width)
-        values = [kernel] + ([bias] if self.use_bias else [])
-        layer.set_weights([ops.convert_to_numpy(v) for v in values])
-        return layer
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "filters": self.filters,
-                "kernel_size": self.kernel_size,
-                "widths": self.widths.get_config(),
-                "strides": self.strides,
-                "padding": self.padding,
-                "use_bias": self.use_bias,
-                "slice_input": self.slice_input,
-                "slice_output": self.slice_output,
-                "expansion": self.expansion,
-                "input_expansion": self.input_expansion,
-                "input_channels": self.input_channels,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-            }
-        )
-        return config
-
+    _config_keys = ("filters", "slice_input", "slice_output", "expansion",
+                    "input_expansion")

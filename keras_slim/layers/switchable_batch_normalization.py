@@ -1,13 +1,11 @@
 import keras
 
-from keras_slim.layers._utils import check_channels
-from keras_slim.layers._utils import check_min_rank
-from keras_slim.width import Widths
+from keras_slim.layers._slim_norm import SlimNormLayer
 from keras_slim.width import width_name
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")
-class SwitchableBatchNormalization(keras.layers.Layer):
+class SwitchableBatchNormalization(SlimNormLayer):
     """BatchNorm with private parameters and statistics for each width.
 
     Slimmable networks need one BatchNorm per width: the statistics of the
@@ -34,7 +32,8 @@ class SwitchableBatchNormalization(keras.layers.Layer):
             still gets statistics of its own per width.
         input_channels: int or `None`, channels at the largest width; inferred
             from the first input when `None`.
-        **kwargs: base `keras.layers.Layer` arguments.
+        **kwargs: the arguments above but `widths` and `momentum`, by name,
+            and the base `keras.layers.Layer` arguments.
 
     Example:
 
@@ -46,22 +45,9 @@ class SwitchableBatchNormalization(keras.layers.Layer):
         - [Yu et al., Slimmable Neural Networks, ICLR 2019](https://arxiv.org/abs/1812.08928)
     """
 
-    def __init__(
-        self,
-        widths,
-        momentum=0.9,
-        epsilon=1e-5,
-        center=True,
-        scale=True,
-        gamma_initializer="ones",
-        synchronized=False,
-        expansion=1,
-        slice_channels=True,
-        input_channels=None,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.widths = Widths.coerce(widths)
+    def __init__(self, widths, momentum=0.9, **kwargs):
+        # The other arguments are SlimNormLayer's, with its defaults.
+        super().__init__(widths, **kwargs)
         if self.widths.is_range:
             raise ValueError(
                 "SwitchableBatchNormalization needs a fixed width list; for a "
@@ -69,14 +55,6 @@ class SwitchableBatchNormalization(keras.layers.Layer):
                 "SlimBatchNormalization."
             )
         self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
-        self.center = bool(center)
-        self.scale = bool(scale)
-        self.gamma_initializer = keras.initializers.get(gamma_initializer)
-        self.synchronized = bool(synchronized)
-        self.expansion = int(expansion)
-        self.slice_channels = bool(slice_channels)
-        self.input_channels = input_channels
         self.norms = [
             keras.layers.BatchNormalization(
                 momentum=self.momentum,
@@ -96,11 +74,11 @@ class SwitchableBatchNormalization(keras.layers.Layer):
         for w, norm in zip(self.widths.values, self.norms):
             shape = tuple(input_shape[:-1]) + (self.channels_at(w),)
             norm.build(shape)
+        # Keras's own BatchNorms tag nothing: tag their scales and offsets.
+        self._tag_affine()
 
-    def channels_at(self, width):
-        if not self.slice_channels:
-            return self.input_channels
-        return self.widths.channels(self.input_channels, width, self.expansion)
+    def _affine_variables(self):
+        return [v for norm in self.norms for v in (norm.gamma, norm.beta)]
 
     def norm_at(self, width):
         """The `keras.layers.BatchNormalization` used at `width`."""
@@ -109,9 +87,7 @@ class SwitchableBatchNormalization(keras.layers.Layer):
     def call(self, inputs, width=None, training=None, calibrate=False):
         # `calibrate` is accepted for a uniform backbone call; a switchable BN
         # updates its statistics whenever it runs in training mode.
-        width = self.widths.validate(width)
-        check_min_rank(self, inputs, 2, "features (batch, ..., channels)")
-        check_channels(self, inputs, self.channels_at(width), width)
+        width = self._checked_width(inputs, width)
         return self.norm_at(width)(inputs, training=training or calibrate)
 
     def to_keras_layer(self, width=None, name=None, input_shape=None):
@@ -120,35 +96,13 @@ class SwitchableBatchNormalization(keras.layers.Layer):
         `input_shape` (default: rank 2) sets the rank the layer is built for:
         Keras BatchNormalization fixes its reduction axes at build time.
         """
-        source = self.norm_at(self.widths.validate(width))
-        layer = keras.layers.BatchNormalization(
+        width = self.widths.validate(width)
+        return self._plain_norm(
+            width, name, input_shape, self.norm_at(width).get_weights(),
             momentum=self.momentum,
-            epsilon=self.epsilon,
-            center=self.center,
-            scale=self.scale,
-            name=name or self.name,
         )
-        channels = self.channels_at(width)
-        layer.build(tuple(input_shape or (None, None))[:-1] + (channels,))
-        layer.set_weights(source.get_weights())
-        return layer
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "widths": self.widths.get_config(),
-                "momentum": self.momentum,
-                "epsilon": self.epsilon,
-                "center": self.center,
-                "scale": self.scale,
-                "gamma_initializer": keras.initializers.serialize(
-                    self.gamma_initializer
-                ),
-                "synchronized": self.synchronized,
-                "expansion": self.expansion,
-                "slice_channels": self.slice_channels,
-                "input_channels": self.input_channels,
-            }
-        )
+        config["momentum"] = self.momentum
         return config

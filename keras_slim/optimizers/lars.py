@@ -1,165 +1,16 @@
 """LARS: layer-wise adaptive rate scaling for self-supervised pretraining."""
 
-import itertools
-import math
-import re
-
 import keras
 import tensorflow as tf
 from keras import ops
 
-__all__ = ["LARS", "DEFAULT_EXCLUDE_PATTERNS"]
+from keras_slim.optimizers._lars_plan import check_bool
+from keras_slim.optimizers._lars_plan import check_exclusion_call
+from keras_slim.optimizers._lars_plan import check_number
+from keras_slim.optimizers._lars_plan import make_plan
+from keras_slim.optimizers._lars_plan import pop_legacy_arguments
 
-# Regexes (searched with `re.search`) against `variable.path`. A variable that
-# matches any of them is, by default, neither decayed nor layer-adapted.
-DEFAULT_EXCLUDE_PATTERNS = (
-    # The variable itself (last path component) is a bias, or a
-    # normalization offset / scale: `.../bias`, `.../beta`, `.../gamma`.
-    r"(^|/)[^/]*(bias|beta|gamma)[^/]*$",
-    # Any variable of a layer whose name contains `batch_norm` / `batchnorm`
-    # (e.g. Keras's auto-named `batch_normalization_3/...`).
-    r"(^|/)[^/]*(batch_?norm)[^/]*/",
-    # Any variable of a layer whose name has a `bn` token: `bn`, `bn1`,
-    # `stem_bn`, `stage1_block1_bn1`, `bn_w0.5` (keras_slim's naming), but
-    # not `cbnet` or `bnorm2x`.
-    r"(^|/)([^/]*_)?bn\d*(_[^/]*)?/",
-)
-
-
-def _as_patterns(value, argname):
-    if value is None:
-        return tuple(DEFAULT_EXCLUDE_PATTERNS)
-    if isinstance(value, str):
-        value = [value]
-    try:
-        patterns = tuple(value)
-    except TypeError:
-        raise ValueError(
-            f"`{argname}` must be None or a list of strings (substrings or "
-            f"regexes). Received: {argname}={value!r}"
-        ) from None
-    for pattern in patterns:
-        if not isinstance(pattern, str):
-            raise ValueError(
-                f"`{argname}` must contain only strings. Received: "
-                f"{pattern!r} in {argname}={value!r}"
-            )
-        try:
-            re.compile(pattern)
-        except re.error as err:
-            raise ValueError(
-                f"`{argname}` contains an invalid regex {pattern!r}: {err}"
-            ) from None
-    return patterns
-
-
-def _matches(path, patterns):
-    return any(p in path or re.search(p, path) for p in patterns)
-
-
-def _variable_path(variable):
-    path = getattr(variable, "path", None)
-    if path is None:
-        path = getattr(variable, "name", "")
-    return str(path)
-
-
-# The leaf name of a band variable: a stem followed by the longest run of
-# `_<int>` suffixes (`kernel_0_1` -> `kernel`, (0, 1); `depthwise_kernel_2`
-# -> `depthwise_kernel`, (2,)), as `keras_slim.layers._banded` names them.
-_BAND_LEAF = re.compile(r"^(?P<stem>.+?)(?P<index>(?:_\d+)+)$")
-
-
-def _split_band_path(path):
-    """`(parent, stem, index tuple)` of a band-like path, else None."""
-    parent, _, leaf = path.rpartition("/")
-    match = _BAND_LEAF.match(leaf)
-    if match is None:
-        return None
-    index = tuple(int(i) for i in match["index"].split("_")[1:])
-    return parent, match["stem"], index
-
-
-def _is_complete_grid(indices):
-    """Whether `indices` are each position of a grid `range(n1) x ...` once.
-
-    A weight banded along k axes has one band per combination of band
-    indices, each from 0; anything else is not a set of bands.
-    """
-    if len({len(i) for i in indices}) != 1 or len(set(indices)) != len(
-        indices
-    ):
-        return False
-    counts = [max(column) + 1 for column in zip(*indices)]
-    return len(indices) == math.prod(counts)
-
-
-def _bands_tile_one_tensor(indices, shapes):
-    """Whether band shapes can tile one tensor.
-
-    Bands have the same rank, and every axis along which band sizes differ
-    is the axis of its own band index: its sizes depend on that index only,
-    and no two such axes share one. (An axis whose bands happen to be equal
-    looks constant, so not every index needs an axis.)
-    """
-    if len({len(s) for s in shapes}) != 1:
-        return False
-    positions = range(len(indices[0]))
-    followed = []  # per varying axis, the band indices its sizes follow
-    for axis in range(len(shapes[0])):
-        sizes = [s[axis] for s in shapes]
-        if len(set(sizes)) > 1:
-            followed.append({
-                p for p in positions if _size_follows_index(indices, sizes, p)
-            })
-    return any(
-        all(p in options for p, options in zip(assignment, followed))
-        for assignment in itertools.permutations(positions, len(followed))
-    )
-
-
-def _size_follows_index(indices, sizes, position):
-    size_of = {}
-    for index, size in zip(indices, sizes):
-        if size_of.setdefault(index[position], size) != size:
-            return False
-    return True
-
-
-def _band_groups(variables):
-    """Positions in `variables` of the bands of each banded weight.
-
-    Variables are bands of one weight when they share the parent path and
-    the stem of `<stem>_<int>[_<int>...]`, no sibling is named `<stem>`
-    itself, their band indices form a complete grid starting at 0, and they
-    have one dtype and shapes that tile one tensor. Returns a list of tuples
-    (two or more positions each); other variables are in no group.
-    """
-    leaves = {}
-    candidates = {}
-    for position, variable in enumerate(variables):
-        path = _variable_path(variable)
-        parent, _, leaf = path.rpartition("/")
-        leaves.setdefault(parent, set()).add(leaf)
-        split = _split_band_path(path)
-        if split is not None:
-            candidates.setdefault(split[:2], []).append((split[2], position))
-    groups = []
-    for (parent, stem), members in candidates.items():
-        indices = [index for index, _ in members]
-        positions = tuple(position for _, position in members)
-        bands = [variables[p] for p in positions]
-        if (
-            len(members) >= 2
-            and stem not in leaves[parent]
-            and _is_complete_grid(indices)
-            and len({str(v.dtype) for v in bands}) == 1
-            and _bands_tile_one_tensor(
-                indices, [tuple(v.shape) for v in bands]
-            )
-        ):
-            groups.append(positions)
-    return groups
+__all__ = ["LARS"]
 
 
 def _squared_norm(value):
@@ -173,35 +24,8 @@ def _as_dense(gradient):
     return gradient
 
 
-def _band_stem(path):
-    """`.../conv1/kernel` for `.../conv1/kernel_0_1`."""
-    parent, stem, _ = _split_band_path(path)
-    return f"{parent}/{stem}" if parent else stem
-
-
 def _backend_variable(variable):
     return variable.value if isinstance(variable, keras.Variable) else variable
-
-
-def _check_number(value, argname, low, low_inclusive=True, high=None):
-    if isinstance(value, bool):
-        raise ValueError(f"`{argname}` must be a number. Received: {value!r}")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"`{argname}` must be a number. Received: {argname}={value!r}"
-        ) from None
-    too_low = value < low if low_inclusive else value <= low
-    too_high = high is not None and value >= high
-    if too_low or too_high or value != value:
-        bounds = f"{'>=' if low_inclusive else '>'} {low}"
-        if high is not None:
-            bounds += f" and < {high}"
-        raise ValueError(
-            f"`{argname}` must be {bounds}. Received: {argname}={value!r}"
-        )
-    return value
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")
@@ -223,25 +47,35 @@ class LARS(keras.optimizers.Optimizer):
     Norms are Frobenius norms of the whole weight of a layer: one trust
     ratio per layer weight, as in the paper. A plain variable is one weight.
     A slimmable layer of a width *list* stores each weight as several band
-    variables (`.../conv1/kernel_0_0`, `.../conv1/kernel_0_1`, ...; see
-    `keras_slim.layers`) whose concatenation is the weight: these share one
-    trust ratio, computed from `||w||^2` and `||g||^2` summed over all the
-    bands (`g` with its decay term), so a banded kernel takes exactly the
-    step of the same kernel stored as one variable. A band that gets no
-    gradient in a step (a width that does not use it) is not updated, but
-    its weights still count in `||w||`. Width ranges keep one variable per
-    weight, so nothing changes for them.
+    variables whose concatenation is the weight (see `keras_slim.layers`):
+    these share one trust ratio, computed from `||w||^2` and `||g||^2`
+    summed over all the bands (`g` with its decay term), so a banded kernel
+    takes exactly the step of the same kernel stored as one variable. A band
+    that gets no gradient in a step (a width that does not use it) is not
+    updated, but its weights still count in `||w||`. Width ranges keep one
+    variable per weight, so nothing changes for them.
 
-    Which variables are bands of one weight is decided once, in `build()`,
-    from their paths: variables `<parent>/<stem>_<i>[_<j>...]` (the band
-    suffix is the longest run of `_<int>` at the end of the last path
-    component) are grouped when they have the same `<parent>` and `<stem>`,
-    no sibling is named `<parent>/<stem>` itself, their band indices fill a
-    grid starting at 0 (`_0_0`, `_0_1`, `_1_0`, `_1_1`), and they have one
-    dtype and shapes that can tile one tensor. Anything else (e.g. a lone
-    `dense/kernel_1`) keeps a trust ratio of its own. `trust_ratio_group()`
-    tells which variables share a ratio. Bands of one weight must be
-    excluded (from adaptation, from decay) all together or not at all.
+    Which variables are bands of one weight, and which are excluded, is
+    decided once, in `build()`, from what the layers published, never from
+    variable names (see `keras_slim.optimizers.parameter_groups`):
+
+    - keras_slim's layers tag the variables they create: the bands of one
+      kernel or bias form one group; biases and BatchNorm gamma/beta (slim,
+      switchable, and the Keras BatchNorms inside the switchable one) are
+      excluded from decay and adaptation;
+    - any other variable (a plain Keras model's) is a weight of its own,
+      excluded when its rank is <= 1 (biases, normalization scales and
+      offsets of any kind). This is the official rule: SlimCLR's
+      `utils/optim.py` LARS, copied from MoCo v3's `moco/optimizer.py`,
+      decays and adapts exactly the parameters with `p.ndim > 1`.
+
+    So biases and normalization parameters get plain momentum SGD (no decay,
+    trust ratio 1) while conv and dense kernels are decayed and adapted.
+    Exclude more, before the optimizer is built, with
+    `exclude_from_weight_decay(var_list=...)` and
+    `exclude_from_adaptation(var_list=...)` (all the bands of a weight or
+    none). `trust_ratio_group()`, `uses_weight_decay()` and
+    `uses_adaptation()` tell what was decided.
 
     The shared ratios are computed after Keras's all-reduce of the
     gradients under `tf.distribute` (one step under `MirroredStrategy`
@@ -249,29 +83,14 @@ class LARS(keras.optimizers.Optimizer):
     `jit_compile=True`.
 
     The weight decay is *coupled* (added to the gradient before the trust
-    ratio, as in the paper and SimCLR), so LARS applies it itself; the
-    decoupled `weight_decay` of the Keras base optimizer is not used (the
-    base class always gets `weight_decay=None`). The decay coefficient is
-    kept in the attribute `lars_weight_decay`.
+    ratio, as in the paper and SimCLR), so LARS applies it itself; the base
+    class always gets `weight_decay=None` (its decay is decoupled). The
+    coefficient is kept in the attribute `lars_weight_decay`.
 
-    Which variables are excluded is decided once, in `build()`, by matching
-    each variable's `path` against the exclusion patterns: a pattern excludes
-    a variable if it is a substring of the path or if `re.search(pattern,
-    path)` finds it. By default (`None`) both lists are
-    `DEFAULT_EXCLUDE_PATTERNS`:
-
-    - `r"(^|/)[^/]*(bias|beta|gamma)[^/]*$"`: variables named like a bias or
-      a normalization offset/scale (`.../bias`, `.../beta`, `.../gamma`);
-    - `r"(^|/)[^/]*(batch_?norm)[^/]*/"`: every variable of a layer whose
-      name contains `batch_norm`/`batchnorm` (`batch_normalization_1/...`);
-    - `r"(^|/)([^/]*_)?bn\\d*(_[^/]*)?/"`: every variable of a layer whose name
-      has a `bn` token, as keras_slim names its BatchNorm layers
-      (`slim_res_net/stem_bn/bn_w0.5/gamma`,
-      `.../stage1_block1_bn1/bn_w1/beta`).
-
-    So biases and BatchNorm parameters get plain momentum SGD (no decay, trust
-    ratio 1) while conv and dense kernels (`.../stage1_block1_conv1/kernel`,
-    `.../dense/kernel`) are decayed and adapted. Pass `[]` to exclude nothing.
+    Configs saved when LARS matched names hold `exclude_from_adaptation` /
+    `exclude_from_weight_decay` pattern lists: the default ones load (they
+    left out the same variables of keras_slim models); others raise an
+    error that says how to exclude variables now.
 
     Args:
         learning_rate: A float, a
@@ -284,10 +103,6 @@ class LARS(keras.optimizers.Optimizer):
             gradient of non-excluded variables. Defaults to `0.0`.
         eta: Float `> 0`. The trust coefficient. Defaults to `0.001`.
         nesterov: Bool. Whether to use Nesterov momentum. Defaults to `False`.
-        exclude_from_adaptation: `None` (the default patterns above) or a list
-            of substrings / regexes; matching variables use trust ratio 1.
-        exclude_from_weight_decay: `None` (the default patterns above) or a
-            list of substrings / regexes; matching variables are not decayed.
         learning_rate_in_velocity: Bool. False (the default, as the official
             SlimCLR / MoCo v3 LARS): the velocity accumulates the
             trust-scaled gradients and the learning rate multiplies it at each
@@ -323,104 +138,65 @@ class LARS(keras.optimizers.Optimizer):
         weight_decay=0.0,
         eta=0.001,
         nesterov=False,
-        exclude_from_adaptation=None,
-        exclude_from_weight_decay=None,
         learning_rate_in_velocity=False,
         name=None,
         **kwargs,
     ):
+        pop_legacy_arguments(kwargs)
         # The base class's decoupled weight decay must stay off: LARS's decay
         # is coupled and applied in update_step.
         super().__init__(
             learning_rate=learning_rate, weight_decay=None, name=name, **kwargs
         )
-        self.momentum = _check_number(momentum, "momentum", 0.0, high=1.0)
-        self.lars_weight_decay = _check_number(
+        self.momentum = check_number(momentum, "momentum", 0.0, high=1.0)
+        self.lars_weight_decay = check_number(
             0.0 if weight_decay is None else weight_decay, "weight_decay", 0.0
         )
-        self.eta = _check_number(eta, "eta", 0.0, low_inclusive=False)
-        if not isinstance(nesterov, bool):
-            raise ValueError(
-                f"`nesterov` must be a bool. Received: nesterov={nesterov!r}"
-            )
-        self.nesterov = nesterov
+        self.eta = check_number(eta, "eta", 0.0, low_inclusive=False)
+        self.nesterov = check_bool(nesterov, "nesterov")
         self.learning_rate_in_velocity = bool(learning_rate_in_velocity)
-        self._adaptation_patterns = _as_patterns(
-            exclude_from_adaptation, "exclude_from_adaptation"
-        )
-        self._decay_patterns = _as_patterns(
-            exclude_from_weight_decay, "exclude_from_weight_decay"
-        )
-        self._extra_decay_excluded_keys = set()
+        self._decay_excluded = set()
+        self._adaptation_excluded = set()
 
     # `exclude_from_weight_decay` is also a method of the Keras base class
     # (for its decoupled decay, which LARS leaves off); redirect it to LARS's
     # coupled decay so that calling it is not a silent no-op.
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
-        """Excludes variables from LARS's (coupled) weight decay.
+        """Excludes the variables `var_list` from LARS's (coupled) decay.
+
+        Must be called before the optimizer is built. `var_names` (Keras's
+        name matching) is refused: LARS reads no names.
+        """
+        self._exclude(var_list, var_names, self._decay_excluded,
+                      "exclude_from_weight_decay")
+
+    def exclude_from_adaptation(self, var_list=None):
+        """Gives the variables `var_list` a trust ratio of 1.
 
         Must be called before the optimizer is built.
-
-        Args:
-            var_list: Variables to exclude.
-            var_names: Substrings / regexes of variable paths to exclude (added
-                to `exclude_from_weight_decay`).
         """
-        if self.built:
-            raise ValueError(
-                "`exclude_from_weight_decay()` can only be called before the "
-                "optimizer is built."
-            )
-        if var_names:
-            self._decay_patterns = self._decay_patterns + _as_patterns(
-                var_names, "var_names"
-            )
-        for variable in var_list or ():
-            self._extra_decay_excluded_keys.add(self._var_key(variable))
+        self._exclude(var_list, None, self._adaptation_excluded,
+                      "exclude_from_adaptation")
+
+    def _exclude(self, var_list, var_names, excluded, method):
+        check_exclusion_call(method, var_names, self.built)
+        excluded.update(self._var_key(v) for v in var_list or ())
 
     def build(self, variables):
         if self.built:
             return
         super().build(variables)
         self.velocities = self.add_optimizer_variables(variables, "velocity")
-        # Python booleans, indexed like `variables`: decided here from the
-        # Keras variables' paths, because update_step may only see the
-        # backend (tf.Variable / distributed) variable, whose name is short.
-        decay, adapt = [], []
-        for variable in variables:
-            path = _variable_path(variable)
-            decay.append(
-                self.lars_weight_decay > 0
-                and not _matches(path, self._decay_patterns)
-                and self._var_key(variable)
-                not in self._extra_decay_excluded_keys
-            )
-            adapt.append(not _matches(path, self._adaptation_patterns))
-        self._use_decay = decay
-        self._use_adaptation = adapt
-        # For each variable index, the indices sharing its trust ratio.
-        groups = [(i,) for i in range(len(variables))]
-        for group in _band_groups(variables):
-            self._check_group_is_treated_alike(group, variables)
-            for i in group:
-                groups[i] = group
-        self._trust_groups = groups
-
-    def _check_group_is_treated_alike(self, group, variables):
-        for flags, what, argname in (
-            (self._use_adaptation, "adapted", "exclude_from_adaptation"),
-            (self._use_decay, "decayed", "exclude_from_weight_decay"),
-        ):
-            if len({flags[i] for i in group}) > 1:
-                paths = [_variable_path(variables[i]) for i in group]
-                chosen = [p for i, p in zip(group, paths) if flags[i]]
-                raise ValueError(
-                    f"LARS treats the variables {paths} as bands of one "
-                    f"weight (one trust ratio), but only {chosen} are "
-                    f"{what}. Exclude all of them or none: match their "
-                    f"common stem (e.g. {_band_stem(paths[0])!r}) in "
-                    f"`{argname}`, not single bands."
-                )
+        # Python booleans and index tuples, indexed like `variables`:
+        # decided here from the Keras variables' tags, because update_step
+        # may only see the backend (tf.Variable / distributed) variable.
+        plan = make_plan(
+            variables, self._var_key, self.lars_weight_decay > 0,
+            self._decay_excluded, self._adaptation_excluded,
+        )
+        self._use_decay = plan.use_decay
+        self._use_adaptation = plan.use_adaptation
+        self._trust_groups = plan.trust_groups
 
     def uses_weight_decay(self, variable):
         """Whether `variable` (already built) gets the coupled weight decay.
@@ -584,9 +360,9 @@ class LARS(keras.optimizers.Optimizer):
         index = self._get_variable_index(variable)
         if len(self._trust_groups[index]) > 1:
             raise ValueError(
-                f"Variable {_variable_path(variable)!r} is one band of a "
-                "banded weight: its trust ratio needs the gradients of all "
-                "its bands. Use `apply()` / `apply_gradients()` with all of "
+                f"Variable {self._trainable_variables[index].path!r} is one "
+                "band of a banded weight: its trust ratio needs the gradients "
+                "of all its bands. Use `apply()` / `apply_gradients()` with all of "
                 "them instead of `update_step()`."
             )
         (coupled,), (step_size,) = self._coupled_gradients_and_step_sizes(
@@ -602,8 +378,6 @@ class LARS(keras.optimizers.Optimizer):
                 "weight_decay": self.lars_weight_decay,
                 "eta": self.eta,
                 "nesterov": self.nesterov,
-                "exclude_from_adaptation": list(self._adaptation_patterns),
-                "exclude_from_weight_decay": list(self._decay_patterns),
                 "learning_rate_in_velocity": self.learning_rate_in_velocity,
             }
         )

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from keras_slim.layers import SlimBatchNormalization
+from tests.layers._contract import run_slim_layer_test
 from keras_slim.width import Widths
 
 CHANNELS = 8
@@ -248,16 +249,6 @@ def test_inference_at_width_without_statistics_raises(rng):
         layer.calibrated(0.6)
 
 
-def test_errors(rng):
-    layer = _built_layer()
-    with pytest.raises(
-        ValueError, match=r"at width 0\.5 \(w0\.5\) expects 4 input channels, got 8"
-    ):
-        layer(rng.normal(size=(2, 8)).astype("float32"), width=0.5)
-    with pytest.raises(ValueError, match=r"Width 0\.1 is outside"):
-        layer(rng.normal(size=(2, 1)).astype("float32"), width=0.1)
-
-
 @pytest.mark.parametrize("width", STAT_WIDTHS)
 def test_slice_channels_false(rng, width):
     layer = _built_layer(slice_channels=False)
@@ -344,42 +335,16 @@ def test_config_round_trip(rng):
         assert clone.calibrated(w) == 3
 
 
-@keras.saving.register_keras_serializable(package="tests")
-class SlimBNAtWidth(keras.Model):
-    """A tiny model: one SlimBatchNormalization run at a fixed width."""
-
-    def __init__(self, width=0.5, **kwargs):
-        super().__init__(**kwargs)
-        self.width = width
-        self.bn = SlimBatchNormalization(_widths(), input_channels=CHANNELS)
-
-    def call(self, inputs, training=None, calibrate=False):
-        return self.bn(
-            inputs, width=self.width, training=training, calibrate=calibrate
-        )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"width": self.width})
-        return config
-
-
-def test_save_load_keeps_calibrated_statistics(rng, tmp_path):
-    model = SlimBNAtWidth(width=0.5)
-    x = rng.normal(size=(6, 4)).astype("float32")
-    model(x, training=True)
-    _set_affine(model.bn)
-    model.bn.reset_statistics()
-    for batch in _batches(rng, 4):
-        model(batch, training=True, calibrate=True)
-    assert model.bn.calibrated(0.5) == 3
-    expected = _np(model(x, training=False))
-    path = tmp_path / "slim_bn.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, SlimBNAtWidth)
-    assert loaded.bn.calibrated(0.5) == 3
-    assert loaded.bn.calibrated(1.0) == 0
-    for got, want in zip(loaded.bn.get_weights(), model.bn.get_weights()):
-        np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(_np(loaded(x, training=False)), expected)
+def test_slim_layer_contract(rng, tmp_path):
+    # Slicing, gradient bands, config and .keras round trips, errors, at
+    # every width with statistics.
+    layer = _calibrated_layer(rng)
+    run_slim_layer_test(
+        layer,
+        {w: rng.normal(size=(5, C_AT[w])).astype("float32")
+         for w in STAT_WIDTHS},
+        keras.layers.BatchNormalization, (None, CHANNELS), tmp_path,
+        unknown_width=0.1, unknown_message=r"Width 0\.1 is outside",
+        bad_rank_input=np.zeros((8,), "float32"),
+        rank_message=r"rank >= 2",
+    )

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.layers._grads import bands_with_gradient  # noqa: F401
-from tests.layers._grads import full_gradients  # noqa: F401
+from tests.layers._contract import image_rank_error
+from tests.layers._contract import run_slim_layer_test
+from tests.layers._grads import bands_with_gradient
 
 from keras_slim.layers import SlimConv2D
 from keras_slim.width import Widths
@@ -78,20 +79,6 @@ def test_output_matches_hand_sliced_conv2d(rng, width):
     assert np.abs(y).mean() > 0.1
 
 
-@pytest.mark.parametrize("width", WIDTHS)
-def test_to_keras_layer_matches(rng, width):
-    layer = _built_layer(rng, use_bias=True)
-    x = _images(rng, IN_AT[width])
-    plain = layer.to_keras_layer(width)
-    assert type(plain) is keras.layers.Conv2D
-    assert plain.built
-    assert tuple(plain.kernel.shape) == (3, 3, IN_AT[width], OUT_AT[width])
-    np.testing.assert_array_equal(
-        plain.bias.numpy(), layer.bias.numpy()[: OUT_AT[width]]
-    )
-    assert _max_diff(plain(x), layer(x, width=width)) <= TOL
-
-
 def test_to_keras_layer_default_width_and_name(rng):
     layer = _built_layer(rng, name="stem")
     plain = layer.to_keras_layer()
@@ -156,24 +143,6 @@ def test_stride_two_same_padding(rng):
     assert _max_diff(y, expected) <= TOL
 
 
-def test_gradient_only_reaches_leading_slice(rng):
-    layer = _built_layer(rng, use_bias=True)
-    in_c, out_c = IN_AT[0.5], OUT_AT[0.5]
-    x = tf.constant(_images(rng, in_c))
-    upstream = tf.constant(rng.normal(size=(2, 7, 7, out_c)).astype("float32"))
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(layer(x, width=0.5) * upstream)
-    grad_k, grad_b = full_gradients(tape, loss, layer)
-    assert grad_k.shape == (3, 3, IN_C, FILTERS)
-    inside = grad_k[:, :, :in_c, :out_c]
-    assert np.count_nonzero(inside) == inside.size
-    outside = grad_k.copy()
-    outside[:, :, :in_c, :out_c] = 0
-    assert np.count_nonzero(outside) == 0
-    assert np.count_nonzero(grad_b[:out_c]) == out_c
-    assert np.count_nonzero(grad_b[out_c:]) == 0
-
-
 def test_gradient_through_trainable_variables(rng):
     # The same check through `layer.trainable_variables`, as an optimizer sees.
     layer = _built_layer(rng)
@@ -183,27 +152,6 @@ def test_gradient_through_trainable_variables(rng):
     # Only the one kernel band of width 0.25 gets a gradient; the others get
     # None, so an optimizer leaves them (and their cost) alone.
     assert bands_with_gradient(tape, loss, layer) == [(3, 3, 2, 4)]
-
-
-def test_error_wrong_channel_count(rng):
-    layer = _built_layer(rng)
-    with pytest.raises(
-        ValueError,
-        match=r"at width 0\.5 \(w0\.5\) expects 4 input channels, got 8",
-    ):
-        layer(_images(rng, 8), width=0.5)
-
-
-def test_error_rank_three_input(rng):
-    layer = _built_layer(rng)
-    with pytest.raises(ValueError, match=r"expects images .* of rank 4.*rank 3"):
-        layer(rng.normal(size=(2, 7, 8)).astype("float32"), width=1.0)
-
-
-def test_error_width_not_in_list(rng):
-    layer = _built_layer(rng)
-    with pytest.raises(ValueError, match=r"Width 0\.6 is not one of"):
-        layer(_images(rng, 5), width=0.6)
 
 
 def test_error_bad_padding():
@@ -247,22 +195,26 @@ def test_expansion_rounding(rng):
     assert project.output_channels_at(0.5) == 16
 
 
-@pytest.mark.parametrize("width", WIDTHS)
-def test_config_round_trip(rng, width):
+def test_slim_layer_contract(rng, tmp_path):
+    # Slicing, gradient bands, config and .keras round trips, errors.
     layer = _built_layer(
         rng, use_bias=True, strides=2, padding="valid", kernel_size=(3, 1)
     )
-    config = layer.get_config()
-    clone = SlimConv2D.from_config(config)
-    assert clone.get_config() == config
+    run_slim_layer_test(
+        layer, {w: _images(rng, IN_AT[w], size=9) for w in WIDTHS},
+        keras.layers.Conv2D, (None, 9, 9, IN_C), tmp_path,
+        unknown_width=0.6, unknown_message=r"Width 0\.6 is not one of",
+        **image_rank_error(rng),
+    )
+
+
+def test_config_keeps_widths_and_pairs(rng):
+    layer = _built_layer(
+        rng, use_bias=True, strides=2, padding="valid", kernel_size=(3, 1)
+    )
+    clone = SlimConv2D.from_config(layer.get_config())
     assert clone.widths == layer.widths
     assert clone.kernel_size == (3, 1) and clone.strides == (2, 2)
-    clone(_images(rng, IN_C, size=9), width=1.0)
-    clone.set_weights(layer.get_weights())
-    x = _images(rng, IN_AT[width], size=9)
-    np.testing.assert_array_equal(
-        _np(clone(x, width=width)), _np(layer(x, width=width))
-    )
 
 
 def test_config_round_trip_range_widths_and_flags(rng):
@@ -275,41 +227,3 @@ def test_config_round_trip_range_widths_and_flags(rng):
     assert clone.widths == widths
     assert not clone.slice_input and not clone.slice_output
     assert clone.input_channels == 3
-
-
-@keras.saving.register_keras_serializable(package="tests")
-class ConvAtWidth(keras.Model):
-    """A tiny model running one SlimConv2D at a fixed width."""
-
-    def __init__(self, width=0.5, use_bias=True, **kwargs):
-        super().__init__(**kwargs)
-        self.width = width
-        self.use_bias = use_bias
-        self.conv = SlimConv2D(
-            FILTERS, 3, widths=WIDTHS, use_bias=use_bias, input_channels=IN_C
-        )
-
-    def call(self, inputs):
-        return self.conv(inputs, width=self.width)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"width": self.width, "use_bias": self.use_bias})
-        return config
-
-
-@pytest.mark.parametrize("width", [1.0, 0.5])
-def test_save_load_round_trip(rng, tmp_path, width):
-    model = ConvAtWidth(width=width)
-    x = _images(rng, IN_AT[width])
-    model(x)
-    model.conv.assign_weight("bias", rng.normal(size=(FILTERS,)).astype("float32"))
-    expected = _np(model(x))
-    path = tmp_path / "conv.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, ConvAtWidth)
-    assert loaded.width == width
-    np.testing.assert_array_equal(loaded.conv.kernel.numpy(), model.conv.kernel.numpy())
-    np.testing.assert_array_equal(loaded.conv.bias.numpy(), model.conv.bias.numpy())
-    np.testing.assert_array_equal(_np(loaded(x)), expected)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.layers._grads import bands_with_gradient  # noqa: F401
-from tests.layers._grads import full_gradients  # noqa: F401
+from tests.layers._contract import image_rank_error
+from tests.layers._contract import run_slim_layer_test
 
 from keras_slim.layers import SlimDepthwiseConv2D
 from keras_slim.width import Widths
@@ -65,18 +65,6 @@ def test_output_matches_hand_sliced_depthwise(rng, width):
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_to_keras_layer_matches(rng, width):
-    layer = _built_layer(rng, use_bias=True)
-    c = C_AT[width]
-    plain = layer.to_keras_layer(width)
-    assert type(plain) is keras.layers.DepthwiseConv2D
-    assert tuple(plain.kernel.shape) == (3, 3, c, 1)
-    np.testing.assert_array_equal(plain.bias.numpy(), layer.bias.numpy()[:c])
-    x = _images(rng, c)
-    assert _max_diff(plain(x), layer(x, width=width)) <= TOL
-
-
-@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("kernel_size", [3, (1, 3)])
 def test_strides_valid_padding_and_bias(rng, width, kernel_size):
     layer = _built_layer(
@@ -104,21 +92,6 @@ def test_stride_two_same_padding(rng):
     assert _max_diff(y, expected) <= TOL
 
 
-def test_gradient_only_reaches_leading_slice(rng):
-    layer = _built_layer(rng, use_bias=True)
-    c = C_AT[0.5]
-    x = tf.constant(_images(rng, c))
-    upstream = tf.constant(rng.normal(size=(2, 7, 7, c)).astype("float32"))
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(layer(x, width=0.5) * upstream)
-    grad_k, grad_b = full_gradients(tape, loss, layer)
-    assert grad_k.shape == (3, 3, CHANNELS, 1)
-    assert np.count_nonzero(grad_k[:, :, :c, :]) == 3 * 3 * c
-    assert np.count_nonzero(grad_k[:, :, c:, :]) == 0
-    assert np.count_nonzero(grad_b[:c]) == c
-    assert np.count_nonzero(grad_b[c:]) == 0
-
-
 def test_expansion_channels(rng):
     widths = Widths(WIDTHS, divisor=8)
     layer = SlimDepthwiseConv2D(3, widths=widths, expansion=6, input_channels=144)
@@ -133,77 +106,17 @@ def test_expansion_channels(rng):
     assert _max_diff(y, expected) <= TOL
 
 
-def test_error_wrong_channel_count(rng):
-    layer = _built_layer(rng)
-    with pytest.raises(
-        ValueError,
-        match=r"at width 0\.25 \(w0\.25\) expects 2 input channels, got 4",
-    ):
-        layer(_images(rng, 4), width=0.25)
-
-
-def test_error_rank_three_input(rng):
-    layer = _built_layer(rng)
-    with pytest.raises(ValueError, match=r"expects images .* of rank 4.*rank 3"):
-        layer(rng.normal(size=(2, 7, 8)).astype("float32"), width=1.0)
-
-
-def test_error_width_not_in_list(rng):
-    layer = _built_layer(rng)
-    with pytest.raises(ValueError, match=r"Width 0\.3 is not one of"):
-        layer(_images(rng, 2), width=0.3)
-
-
 def test_error_bad_padding():
     with pytest.raises(ValueError, match=r"`padding` must be 'same' or 'valid'"):
         SlimDepthwiseConv2D(3, widths=WIDTHS, padding="full")
 
 
-@pytest.mark.parametrize("width", WIDTHS)
-def test_config_round_trip(rng, width):
+def test_slim_layer_contract(rng, tmp_path):
+    # Slicing, gradient bands, config and .keras round trips, errors.
     layer = _built_layer(rng, use_bias=True, strides=2, padding="valid")
-    config = layer.get_config()
-    clone = SlimDepthwiseConv2D.from_config(config)
-    assert clone.get_config() == config
-    clone(_images(rng, CHANNELS, size=9), width=1.0)
-    clone.set_weights(layer.get_weights())
-    x = _images(rng, C_AT[width], size=9)
-    np.testing.assert_array_equal(
-        _np(clone(x, width=width)), _np(layer(x, width=width))
+    run_slim_layer_test(
+        layer, {w: _images(rng, C_AT[w], size=9) for w in WIDTHS},
+        keras.layers.DepthwiseConv2D, (None, 9, 9, CHANNELS), tmp_path,
+        unknown_width=0.3, unknown_message=r"Width 0\.3 is not one of",
+        **image_rank_error(rng),
     )
-
-
-@keras.saving.register_keras_serializable(package="tests")
-class DepthwiseAtWidth(keras.Model):
-    """A tiny model running one SlimDepthwiseConv2D at a fixed width."""
-
-    def __init__(self, width=0.5, **kwargs):
-        super().__init__(**kwargs)
-        self.width = width
-        self.dw = SlimDepthwiseConv2D(
-            3, widths=WIDTHS, use_bias=True, input_channels=CHANNELS
-        )
-
-    def call(self, inputs):
-        return self.dw(inputs, width=self.width)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"width": self.width})
-        return config
-
-
-@pytest.mark.parametrize("width", [1.0, 0.25])
-def test_save_load_round_trip(rng, tmp_path, width):
-    model = DepthwiseAtWidth(width=width)
-    x = _images(rng, C_AT[width])
-    model(x)
-    model.dw.assign_weight("bias", rng.normal(size=(CHANNELS,)).astype("float32"))
-    expected = _np(model(x))
-    path = tmp_path / "dw.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, DepthwiseAtWidth)
-    np.testing.assert_array_equal(loaded.dw.kernel.numpy(), model.dw.kernel.numpy())
-    np.testing.assert_array_equal(loaded.dw.bias.numpy(), model.dw.bias.numpy())
-    np.testing.assert_array_equal(_np(loaded(x)), expected)

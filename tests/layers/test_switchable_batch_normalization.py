@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_slim.layers import SwitchableBatchNormalization
+from tests.layers._contract import run_slim_layer_test
 from keras_slim.width import Widths
 
 WIDTHS = [1.0, 0.75, 0.5, 0.25]
@@ -247,19 +248,21 @@ def test_to_keras_layer_with_image_input_shape(rng, width):
     )
 
 
-def test_errors(rng):
-    layer = _built_layer()
-    with pytest.raises(
-        ValueError, match=r"at width 0\.5 \(w0\.5\) expects 4 input channels, got 8"
-    ):
-        layer(rng.normal(size=(2, 8)).astype("float32"), width=0.5)
-    with pytest.raises(ValueError, match=r"Width 0\.6 is not one of"):
-        layer(rng.normal(size=(2, 5)).astype("float32"), width=0.6)
-    with pytest.raises(ValueError, match=r"rank >= 2"):
-        layer(np.zeros((8,), "float32"), width=1.0)
+def test_slim_layer_contract(rng, tmp_path):
+    # Slicing, gradient bands, config and .keras round trips, errors.
+    layer = _built_layer(momentum=0.8, epsilon=1e-3)
+    _randomize_state(layer, rng)
+    run_slim_layer_test(
+        layer,
+        {w: rng.normal(size=(5, C_AT[w])).astype("float32") for w in WIDTHS},
+        keras.layers.BatchNormalization, (None, CHANNELS), tmp_path,
+        unknown_width=0.6, unknown_message=r"Width 0\.6 is not one of",
+        bad_rank_input=np.zeros((8,), "float32"),
+        rank_message=r"rank >= 2",
+    )
 
 
-def test_config_round_trip(rng):
+def test_config_round_trip_without_sliced_channels(rng):
     layer = _built_layer(momentum=0.8, epsilon=1e-3, slice_channels=False)
     config = layer.get_config()
     clone = SwitchableBatchNormalization.from_config(config)
@@ -270,41 +273,3 @@ def test_config_round_trip(rng):
     x = rng.normal(size=(3, CHANNELS)).astype("float32")
     for w in WIDTHS:
         np.testing.assert_array_equal(_np(clone(x, width=w)), _np(layer(x, width=w)))
-
-
-@keras.saving.register_keras_serializable(package="tests")
-class SwitchableBNAtWidth(keras.Model):
-    """A tiny model: one SwitchableBatchNormalization run at a fixed width."""
-
-    def __init__(self, width=0.5, **kwargs):
-        super().__init__(**kwargs)
-        self.width = width
-        self.bn = SwitchableBatchNormalization(WIDTHS, input_channels=CHANNELS)
-
-    def call(self, inputs, training=None):
-        return self.bn(inputs, width=self.width, training=training)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"width": self.width})
-        return config
-
-
-def test_save_load_round_trip(rng, tmp_path):
-    model = SwitchableBNAtWidth(width=0.5)
-    x = rng.normal(size=(6, 4)).astype("float32")
-    model(x)
-    _randomize_state(model.bn, rng)
-    # one training step moves the 0.5 statistics further
-    model(x * 3.0 + 1.0, training=True)
-    expected = _np(model(x, training=False))
-    path = tmp_path / "sbn.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, SwitchableBNAtWidth)
-    for w in WIDTHS:
-        for got, want in zip(
-            loaded.bn.norm_at(w).get_weights(), model.bn.norm_at(w).get_weights()
-        ):
-            np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(_np(loaded(x, training=False)), expected)

@@ -15,14 +15,17 @@ from keras_slim.backbones import SlimResNet
 from keras_slim.layers import SlimConv2D
 from keras_slim.layers import SlimDense
 from keras_slim.layers import SlimDepthwiseConv2D
+from keras_slim.layers._roles import WeightGroup
+from keras_slim.layers._roles import tag_groups
 from keras_slim.optimizers import LARS
 from keras_slim.optimizers import WarmupCosine
-from keras_slim.optimizers.lars import DEFAULT_EXCLUDE_PATTERNS
+from keras_slim.optimizers import parameter_groups
+from keras_slim.optimizers._lars_plan import LEGACY_DEFAULT_PATTERNS
 
 
 # ------------------------------------------------------------------- helpers
-def _variable(value, *scopes, name):
-    """A keras.Variable whose path is `scope1/scope2/.../name`."""
+def _untagged_variable(value, *scopes, name):
+    """A keras.Variable whose path is `scope1/scope2/.../name`, untagged."""
     def make(remaining):
         if not remaining:
             return keras.Variable(np.asarray(value, "float32"), name=name)
@@ -30,6 +33,18 @@ def _variable(value, *scopes, name):
             return make(remaining[1:])
 
     return make(list(scopes))
+
+
+def _variable(value, *scopes, name):
+    """`_untagged_variable`, tagged as a layer would tag that weight.
+
+    A `bias`, `beta` or `gamma` as a no-decay weight, anything else as a
+    kernel (decayed and adapted whatever its rank): the role is this test's
+    statement, LARS never sees the name.
+    """
+    variable = _untagged_variable(value, *scopes, name=name)
+    tag_groups([WeightGroup((variable,), name in ("bias", "beta", "gamma"))])
+    return variable
 
 
 def _reference_step(w, g, v, lr, momentum, weight_decay, eta, nesterov,
@@ -129,66 +144,94 @@ def test_excluded_variable_is_plain_momentum_sgd(rng, scopes, name):
     assert not opt.uses_adaptation(var)
 
 
-def test_default_patterns_on_keras_slim_paths():
-    paths = {
-        ("slim_res_net", "stem_bn", "bn_w0.5", "gamma"): False,
-        ("slim_res_net", "stage1_block1_bn1", "bn_w1", "beta"): False,
-        ("slim_res_net", "stage2_block1_proj_bn", "bn_w1", "gamma"): False,
-        ("batch_normalization", "gamma"): False,
-        ("head", "bias"): False,
-        ("slim_res_net", "stage1_block1_conv1", "kernel"): True,
-        ("slim_res_net", "stage1_block1_conv1", "kernel_0_1"): True,
-        ("slim_res_net", "stem_conv", "kernel"): True,
-        ("head", "kernel"): True,
-        ("cbnet", "kernel"): True,  # a `bn` inside a word is not BatchNorm
+def test_untagged_variables_follow_the_rank_rule_not_their_names():
+    # Official rule (SlimCLR's / MoCo v3's LARS): decay and adapt p.ndim > 1.
+    shapes = {
+        ("net", "conv", "kernel"): (3, 3, 2, 4),
+        ("net", "head", "kernel"): (4, 2),
+        ("net", "head", "bias"): (2,),
+        ("net", "stem_bn", "bn_w0.5", "gamma"): (4,),
+        ("net", "renamed", "beta"): (4,),
+        ("net", "cbnet", "kernel"): (4, 2),  # a `bn` in a word is nothing
+        ("net", "bn", "gamma"): (2, 2),  # rank 2: decayed, names ignored
+        ("net", "layer", "kernel"): (5,),  # rank 1: excluded, names ignored
+        ("net", "temperature"): (),
     }
-    variables = [_variable(np.ones(2), *p[:-1], name=p[-1]) for p in paths]
+    variables = [_untagged_variable(np.ones(shape), *p[:-1], name=p[-1])
+                 for p, shape in shapes.items()]
     opt = LARS(weight_decay=1e-4)
     opt.build(variables)
-    for var, included in zip(variables, paths.values()):
+    for var, shape in zip(variables, shapes.values()):
+        included = len(shape) > 1
         assert opt.uses_adaptation(var) is included, var.path
         assert opt.uses_weight_decay(var) is included, var.path
-    assert opt.get_config()["exclude_from_adaptation"] == list(
-        DEFAULT_EXCLUDE_PATTERNS)
+        assert opt.trust_ratio_group(var) == [var]
+    assert not {"exclude_from_adaptation", "exclude_from_weight_decay"} & set(
+        opt.get_config())
 
 
-def test_custom_exclusion_lists_are_independent(rng):
-    # `head` kernel: decayed but not adapted; `bias`: adapted but not decayed.
+def test_variable_exclusions_are_independent(rng):
+    # `head` kernel: decayed but not adapted; `proj` kernel: adapted, not
+    # decayed.
     kernel = _variable(rng.standard_normal(4), "head", name="kernel")
-    bias = _variable(rng.standard_normal(4), "head", name="bias")
-    opt = LARS(learning_rate=0.2, momentum=0.5, weight_decay=0.1, eta=0.01,
-               exclude_from_adaptation=["head/kernel"],
-               exclude_from_weight_decay=[r"bias$"])
-    g_k, g_b = rng.standard_normal(4), rng.standard_normal(4)
-    wk, wb = kernel.numpy(), bias.numpy()
-    _apply(opt, [g_k, g_b], [kernel, bias])
+    other = _variable(rng.standard_normal(4), "proj", name="kernel")
+    opt = LARS(learning_rate=0.2, momentum=0.5, weight_decay=0.1, eta=0.01)
+    opt.exclude_from_adaptation(var_list=[kernel])
+    opt.exclude_from_weight_decay(var_list=[other])
+    g_k, g_o = rng.standard_normal(4), rng.standard_normal(4)
+    wk, wo = kernel.numpy(), other.numpy()
+    _apply(opt, [g_k, g_o], [kernel, other])
     ek, _ = _reference_step(wk, g_k, 0 * wk, 0.2, 0.5, 0.1, 0.01, False,
                             adapt=False, decay=True)
-    eb, _ = _reference_step(wb, g_b, 0 * wb, 0.2, 0.5, 0.1, 0.01, False,
+    eo, _ = _reference_step(wo, g_o, 0 * wo, 0.2, 0.5, 0.1, 0.01, False,
                             adapt=True, decay=False)
     np.testing.assert_allclose(kernel.numpy(), ek, rtol=1e-5)
-    np.testing.assert_allclose(bias.numpy(), eb, rtol=1e-5)
-
-
-def test_empty_exclusion_lists_adapt_everything(rng):
-    bias = _variable(rng.standard_normal(3), "dense", name="bias")
-    opt = LARS(exclude_from_adaptation=[], exclude_from_weight_decay=[],
-               weight_decay=0.1)
-    opt.build([bias])
-    assert opt.uses_adaptation(bias) and opt.uses_weight_decay(bias)
+    np.testing.assert_allclose(other.numpy(), eo, rtol=1e-5)
 
 
 def test_exclude_from_weight_decay_method(rng):
     kernel = _variable(rng.standard_normal(3), "proj", name="kernel")
     other = _variable(rng.standard_normal(3), "conv", name="kernel")
     opt = LARS(weight_decay=0.1)
-    opt.exclude_from_weight_decay(var_names=["proj"])
+    opt.exclude_from_weight_decay(var_list=[kernel])
+    with pytest.raises(ValueError, match=r"reads no variable names.*var_list"):
+        opt.exclude_from_weight_decay(var_names=["conv"])
     opt.build([kernel, other])
     assert not opt.uses_weight_decay(kernel)
     assert opt.uses_weight_decay(other)
     assert opt.uses_adaptation(kernel)
     with pytest.raises(ValueError, match="before the optimizer is built"):
-        opt.exclude_from_weight_decay(var_names=["conv"])
+        opt.exclude_from_weight_decay(var_list=[other])
+    with pytest.raises(ValueError, match="before the optimizer is built"):
+        opt.exclude_from_adaptation(var_list=[other])
+
+
+def test_configs_saved_with_the_old_default_patterns_load():
+    opt = LARS(weight_decay=1e-4, eta=0.01)
+    old = dict(opt.get_config(),
+               exclude_from_adaptation=list(LEGACY_DEFAULT_PATTERNS),
+               exclude_from_weight_decay=list(LEGACY_DEFAULT_PATTERNS))
+    assert LARS.from_config(old).get_config() == opt.get_config()
+    again = keras.optimizers.deserialize(
+        {"module": "keras_slim.optimizers.lars", "class_name": "LARS",
+         "config": old, "registered_name": "keras_slim>LARS"})
+    assert again.get_config() == opt.get_config()
+    none = dict(opt.get_config(), exclude_from_adaptation=None)
+    assert LARS.from_config(none).get_config() == opt.get_config()
+
+
+@pytest.mark.parametrize("key, value", [
+    ("exclude_from_adaptation", ["bias", "bn"]),
+    ("exclude_from_weight_decay", []),
+    ("exclude_from_weight_decay", [r"gamma$"]),
+])
+def test_old_custom_patterns_are_refused_with_the_new_way(key, value):
+    config = dict(LARS().get_config(), **{key: value})
+    with pytest.raises(ValueError, match=rf"no longer takes `{key}` patterns"
+                                         rf".*{key}\(var_list="):
+        LARS.from_config(config)
+    with pytest.raises(ValueError, match="reads no names"):
+        LARS(**{key: value})
 
 
 # -------------------------------------------------------------- weight decay
@@ -310,15 +353,12 @@ def test_fit_linear_regression_to_low_loss():
 def test_config_round_trip():
     opt = LARS(learning_rate=WarmupCosine(0.3, 100, warmup_steps=5),
                momentum=0.8, weight_decay=1e-6, eta=0.002, nesterov=True,
-               exclude_from_adaptation=["bias", "bn"],
-               exclude_from_weight_decay=[r"gamma$"], clipnorm=1.0,
-               name="my_lars")
+               learning_rate_in_velocity=True, clipnorm=1.0, name="my_lars")
     config = opt.get_config()
     for key, value in {
         "momentum": 0.8, "weight_decay": 1e-6, "eta": 0.002,
-        "nesterov": True, "exclude_from_adaptation": ["bias", "bn"],
-        "exclude_from_weight_decay": [r"gamma$"], "clipnorm": 1.0,
-        "name": "my_lars",
+        "nesterov": True, "learning_rate_in_velocity": True,
+        "clipnorm": 1.0, "name": "my_lars",
     }.items():
         assert config[key] == value, key
     json.dumps(keras.optimizers.serialize(opt))  # JSON-able
@@ -362,8 +402,6 @@ def test_keras_save_and_load_with_compile(tmp_path):
         (dict(weight_decay=-1e-4), r"`weight_decay` must be >= 0.0"),
         (dict(eta=0.0), r"`eta` must be > 0.0"),
         (dict(nesterov="yes"), r"`nesterov` must be a bool"),
-        (dict(exclude_from_adaptation=["("]), r"invalid regex"),
-        (dict(exclude_from_weight_decay=[3]), r"must contain only strings"),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -494,53 +532,31 @@ def test_band_without_gradient_is_kept_but_counts_in_weight_norm(rng):
     np.testing.assert_array_equal(band1.numpy(), w1)
 
 
-def _group_paths(paths, shapes=None, **kwargs):
-    """{path: sorted paths sharing its trust ratio} for fresh variables."""
-    shapes = shapes or {}
-    variables = []
-    for path in paths:
-        *scopes, name = path.split("/")
-        variables.append(_variable(np.ones(shapes.get(path, (2, 2))),
-                                   *scopes, name=name))
-    opt = LARS(**kwargs)
-    opt.build(variables)
-    return {v.path: [g.path for g in opt.trust_ratio_group(v)]
-            for v in variables}
+def test_grouping_comes_from_the_layers_not_from_names():
+    # Band-like names mean nothing: untagged `kernel_0`, `kernel_1` are two
+    # weights; the bands a layer tagged are one, whatever their names.
+    look_alike = [_untagged_variable(np.ones((2, 2)), "net", "conv",
+                                     name=f"kernel_{i}") for i in (0, 1)]
+    layer, _ = _banded_layer("conv2d")
+    opt = LARS()
+    opt.build(look_alike + layer.trainable_variables)
+    for variable in look_alike:
+        assert opt.trust_ratio_group(variable) == [variable]
+    for banded in (layer._kernel, layer._bias):
+        for variable in banded.variables:
+            assert opt.trust_ratio_group(variable) == banded.variables
+    groups = parameter_groups(layer)
+    assert [list(g) for g in groups.trust_groups] == [
+        layer._kernel.variables, layer._bias.variables]
+    assert list(groups.no_decay) == layer._bias.variables
 
 
-def test_grouping_rule():
-    two_axes = [f"net/conv/kernel_{i}_{j}" for i in (0, 1) for j in (0, 1)]
-    groups = _group_paths(two_axes + [
-        "net/stem/kernel_0", "net/stem/kernel_1",  # one banded axis
-        "net/head/kernel",  # not banded
-        "net/other/kernel_0_0",  # same stem, another parent
-    ])
-    for path in two_axes:
-        assert groups[path] == two_axes
-    assert groups["net/stem/kernel_0"] == ["net/stem/kernel_0",
-                                           "net/stem/kernel_1"]
-    assert groups["net/head/kernel"] == ["net/head/kernel"]
-    assert groups["net/other/kernel_0_0"] == ["net/other/kernel_0_0"]
-
-
-@pytest.mark.parametrize("paths, shapes", [
-    # Indices not starting at 0, or not a full grid.
-    (["a/kernel_1", "a/kernel_2"], None),
-    (["a/kernel_0_0", "a/kernel_0_1", "a/kernel_1_0"], None),
-    # Different numbers of band indices.
-    (["a/kernel_0", "a/kernel_1_0"], None),
-    # A sibling holds the whole weight under the stem's own name.
-    (["a/kernel", "a/kernel_0", "a/kernel_1"], None),
-    # Shapes that cannot tile one tensor.
-    (["a/kernel_0", "a/kernel_1"], {"a/kernel_0": (2, 3),
-                                    "a/kernel_1": (3, 2)}),
-    (["a/kernel_0", "a/kernel_1"], {"a/kernel_0": (2, 2),
-                                    "a/kernel_1": (2, 2, 1)}),
-])
-def test_variables_that_are_not_bands_keep_their_own_ratio(paths, shapes):
-    groups = _group_paths(paths, shapes)
-    for path in paths:
-        assert groups[path] == [path], groups
+def test_a_group_is_restricted_to_the_variables_the_optimizer_has():
+    layer, _ = _banded_layer("dense")
+    band0, band1 = layer._kernel.variables
+    opt = LARS()
+    opt.build([band0])
+    assert opt.trust_ratio_group(band0) == [band0]
 
 
 def test_width_range_layer_is_not_banded():
@@ -553,16 +569,23 @@ def test_width_range_layer_is_not_banded():
 
 
 def test_excluding_only_some_bands_is_an_error():
-    paths = ["net/conv/kernel_0", "net/conv/kernel_1"]
-    with pytest.raises(ValueError, match=r"bands of one weight.*'net/conv/"
-                                         r"kernel'.*exclude_from_adaptation"):
-        _group_paths(paths, exclude_from_adaptation=["kernel_1"])
+    layer, _ = _banded_layer("dense")
+    band0, band1 = layer._kernel.variables
+    opt = LARS()
+    opt.exclude_from_adaptation(var_list=[band1])
+    with pytest.raises(ValueError, match=r"bands of one weight.*"
+                                         r"exclude_from_adaptation"):
+        opt.build(layer.trainable_variables)
+    opt = LARS(weight_decay=0.1)
+    opt.exclude_from_weight_decay(var_list=[band0])
     with pytest.raises(ValueError, match="exclude_from_weight_decay"):
-        _group_paths(paths, weight_decay=0.1,
-                     exclude_from_weight_decay=["kernel_0"])
-    # Excluding the whole weight (its stem) is fine.
-    groups = _group_paths(paths, exclude_from_adaptation=["conv/kernel"])
-    assert groups[paths[0]] == paths
+        opt.build(layer.trainable_variables)
+    # Excluding the whole weight (every band) is fine.
+    opt = LARS()
+    opt.exclude_from_adaptation(var_list=[band0, band1])
+    opt.build(layer.trainable_variables)
+    assert opt.trust_ratio_group(band0) == [band0, band1]
+    assert not opt.uses_adaptation(band0) and not opt.uses_adaptation(band1)
 
 
 def test_update_step_refuses_a_band_alone():
@@ -609,10 +632,9 @@ def test_config_round_trip_keeps_band_grouping():
     layer, _ = _banded_layer("dense")
     opt = LARS(weight_decay=1e-4, eta=0.01)
     config = opt.get_config()
-    # No new constructor argument: the grouping is decided from the paths.
+    # No constructor argument: the grouping comes from the layers' tags.
     assert set(config) == set(keras.optimizers.SGD().get_config()) | {
-        "eta", "exclude_from_adaptation", "exclude_from_weight_decay",
-        "learning_rate_in_velocity"}
+        "eta", "learning_rate_in_velocity"}
     restored = LARS.from_config(config)
     assert restored.get_config() == config
     restored.build(layer.trainable_variables)

@@ -19,11 +19,13 @@ from keras_slim.optimizers import CoupledSGD
 from keras_slim.optimizers import SlimStartCosine
 from keras_slim.runs.builders import build_optimizer
 from tests.optimizers.test_lars import _apply
+from tests.optimizers.test_lars import _untagged_variable
 from tests.optimizers.test_lars import _variable
 
 GOLDEN = os.path.join(os.path.dirname(__file__), os.pardir, "golden")
-# Keras paths of the official module's parameters (LARS tells BatchNorm and
-# biases by path; the official LARS by ndim <= 1: the same parameters).
+# Keras paths of the official module's parameters. The variables are untagged
+# (no keras_slim layer made them), so LARS leaves out those of rank <= 1,
+# as the official LARS does (`p.ndim > 1`): BatchNorm's and the bias.
 PATHS = {"conv1.weight": ("conv1", "kernel"), "bn1.weight": ("bn1", "gamma"),
          "bn1.bias": ("bn1", "beta"), "fc.weight": ("fc", "kernel"),
          "fc.bias": ("fc", "bias")}
@@ -77,8 +79,8 @@ def test_the_config_builds_the_official_mocov2_schedule():
 
 
 def _run_three_steps(optimizer, case):
-    variables = {name: _variable(np.asarray(value, "float32"), PATHS[name][0],
-                                 name=PATHS[name][1])
+    variables = {name: _untagged_variable(np.asarray(value, "float32"),
+                                          PATHS[name][0], name=PATHS[name][1])
                  for name, value in case["initial"].items()}
     names = list(variables)
     for step, grads in enumerate(case["grads"]):
