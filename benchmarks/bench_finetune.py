@@ -7,13 +7,13 @@ On CIFAR-10 from `../shared/data`, with labels, three ways to get a
 classifier at each width of a slimmable SlimResNet-18:
 
 * `slim_pretrained`: one `keras_slim.tasks.SlimClassifier` fit from the
-  SlimCLR-pretrained backbone (every width in each step: cross-entropy at
-  the largest, in-place distillation below, one update);
+  SlimCLR-pretrained backbone (every width in each step, each on the
+  labels, one update: the default for a width list);
 * `slim_random`: the same fit from a random initialization of the same
   architecture;
-* `slim_pretrained_labels`: as `slim_pretrained` with
-  `inplace_distillation=False`: every width learns from the labels (the
-  slimmable networks' recipe, the default of SlimCLR's `main_slim.py`);
+* `slim_pretrained_distill`, `slim_random_distill`: the same two with
+  `inplace_distillation=True` (the sub-widths learn the largest width's
+  detached predictions, US-Nets' recipe);
 * `individual_pretrained`: what keras_slim offered before: each width's
   `backbone.subnetwork(w)` (a plain Keras model holding the pretrained
   weights of that width) with a `Dense` classifier, fine-tuned alone, one
@@ -57,7 +57,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, os.pardir, os.pardir, "shared", "data", "cifar10",
                     "cifar10-jpeg.zip")
 VARIANTS = ("slim_pretrained", "slim_random", "individual_pretrained",
-            "slim_pretrained_labels")
+            "slim_pretrained_distill", "slim_random_distill")
 
 
 def _arguments():
@@ -115,7 +115,7 @@ def _top1(logits, labels):
     return float(np.mean(np.argmax(logits, -1) == labels))
 
 
-def _slim(backbone, data, args, distill=True):
+def _slim(backbone, data, args, distill=False):
     train_x, train_y, test_x, test_y = data
     keras.utils.set_random_seed(args.seed)
     classifier = SlimClassifier(backbone, num_classes=10, seed=args.seed,
@@ -124,7 +124,8 @@ def _slim(backbone, data, args, distill=True):
     top1 = {f"{w:g}": _top1(classifier.predict(test_x / 255.0, width=w,
                                                verbose=0), test_y)
             for w in backbone.widths}
-    return {"top1": top1, "train_seconds": seconds}
+    return {"top1": top1, "train_seconds": seconds,
+            "inplace_distillation": distill}
 
 
 def _individual(backbone, data, args):
@@ -144,15 +145,13 @@ def _individual(backbone, data, args):
 
 def _run_variant(name, args, data):
     pretrained = keras.saving.load_model(args.pretrained)
-    if name == "slim_pretrained":
-        return _slim(pretrained, data, args)
-    if name == "slim_pretrained_labels":
-        return _slim(pretrained, data, args, distill=False)
-    if name == "slim_random":
+    if name == "individual_pretrained":
+        return _individual(pretrained, data, args)
+    backbone = pretrained
+    if name.startswith("slim_random"):
         keras.utils.set_random_seed(args.seed)
-        fresh = type(pretrained).from_config(pretrained.get_config())
-        return _slim(fresh, data, args)
-    return _individual(pretrained, data, args)
+        backbone = type(pretrained).from_config(pretrained.get_config())
+    return _slim(backbone, data, args, distill=name.endswith("_distill"))
 
 
 def _write(path, result):

@@ -38,12 +38,21 @@ class SlimBatchNormalization(SlimNormLayer):
 
     Example:
 
-    >>> widths = Widths(min_width=0.25, max_width=1.0, stat_widths=[1.0, 0.5])
-    >>> bn = SlimBatchNormalization(widths, input_channels=64)
-    >>> bn.reset_statistics()
-    >>> _ = bn(np.random.rand(8, 32), width=0.5, training=True, calibrate=True)
-    >>> bn(np.random.rand(8, 32), width=0.5).shape
-    (8, 32)
+    ```python
+    import numpy as np
+    from keras_slim import Widths
+    from keras_slim.layers import SlimBatchNormalization
+
+    widths = Widths(min_width=0.25, max_width=1.0, stat_widths=[1.0, 0.5])
+    norm = SlimBatchNormalization(widths, input_channels=64)
+    norm.build((None, 64))
+    norm.reset_statistics()
+    # Calibration: training-mode passes that fill width 0.5's statistics.
+    batch = np.random.default_rng(0).random((8, 32), "float32")
+    norm(batch, width=0.5, training=True, calibrate=True)
+    assert norm.calibrated(0.5) == 1
+    assert norm(batch, width=0.5).shape == (8, 32)
+    ```
 
     References:
         - [Yu and Huang, Universally Slimmable Networks, ICCV 2019](https://arxiv.org/abs/1903.05134)

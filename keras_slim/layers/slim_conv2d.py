@@ -40,11 +40,17 @@ class SlimConv2D(SlimConvLayer):
 
     Example:
 
-    >>> conv = SlimConv2D(64, 3, widths=[1.0, 0.5])
-    >>> conv(np.zeros((2, 8, 8, 32)), width=1.0).shape
-    (2, 8, 8, 64)
-    >>> conv(np.zeros((2, 8, 8, 16)), width=0.5).shape
-    (2, 8, 8, 32)
+    ```python
+    import numpy as np
+    from keras_slim.layers import SlimConv2D
+
+    conv = SlimConv2D(64, 3, widths=[1.0, 0.5])
+    assert conv(np.zeros((2, 8, 8, 32)), width=1.0).shape == (2, 8, 8, 64)
+    # Width 0.5 reads the leading 16 input and writes 32 output channels.
+    assert conv(np.zeros((2, 8, 8, 16)), width=0.5).shape == (2, 8, 8, 32)
+    plain = conv.to_keras_layer(0.5)  # a keras.layers.Conv2D of that slice
+    assert plain.filters == 32
+    ```
 
     References:
         - [Yu et al., Slimmable Neural Networks, ICLR 2019](https://arxiv.org/abs/1812.08928)

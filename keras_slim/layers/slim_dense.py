@@ -29,11 +29,15 @@ class SlimDense(SlimKernelLayer):
 
     Example:
 
-    >>> head = SlimDense(128, widths=[1.0, 0.5], slice_output=False)
-    >>> head(np.zeros((4, 256)), width=1.0).shape
-    (4, 128)
-    >>> head(np.zeros((4, 128)), width=0.5).shape
-    (4, 128)
+    ```python
+    import numpy as np
+    from keras_slim.layers import SlimDense
+
+    head = SlimDense(10, widths=[1.0, 0.5], slice_output=False)
+    logits = head(np.zeros((4, 256)), width=1.0)
+    # A fixed-size output: 10 logits from the leading 128 features too.
+    assert logits.shape == head(np.zeros((4, 128)), width=0.5).shape == (4, 10)
+    ```
 
     References:
         - [Yu et al., Slimmable Neural Networks, ICLR 2019](https://arxiv.org/abs/1812.08928)

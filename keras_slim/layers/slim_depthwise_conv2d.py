@@ -31,9 +31,15 @@ class SlimDepthwiseConv2D(SlimConvLayer):
 
     Example:
 
-    >>> dw = SlimDepthwiseConv2D(3, widths=[1.0, 0.5], input_channels=32)
-    >>> dw(np.zeros((2, 8, 8, 16)), width=0.5).shape
-    (2, 8, 8, 16)
+    ```python
+    import numpy as np
+    from keras_slim.layers import SlimDepthwiseConv2D
+
+    depthwise = SlimDepthwiseConv2D(3, widths=[1.0, 0.5], input_channels=32)
+    # One filter per channel: width 0.5 keeps 16 of the 32 channels.
+    out = depthwise(np.zeros((2, 8, 8, 16)), width=0.5)
+    assert out.shape == (2, 8, 8, 16)
+    ```
 
     References:
         - [Sandler et al., MobileNetV2, CVPR 2018](https://arxiv.org/abs/1801.04381)

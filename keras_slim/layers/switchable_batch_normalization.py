@@ -37,9 +37,15 @@ class SwitchableBatchNormalization(SlimNormLayer):
 
     Example:
 
-    >>> bn = SwitchableBatchNormalization(widths=[1.0, 0.5], input_channels=8)
-    >>> bn(np.ones((2, 4)), width=0.5, training=True).shape
-    (2, 4)
+    ```python
+    import numpy as np
+    from keras_slim.layers import SwitchableBatchNormalization
+
+    norm = SwitchableBatchNormalization(widths=[1.0, 0.5], input_channels=8)
+    # Each width has its own statistics and affine: width 0.5 has 4 channels.
+    assert norm(np.ones((2, 4)), width=0.5, training=True).shape == (2, 4)
+    assert norm(np.ones((2, 8)), width=1.0).shape == (2, 8)
+    ```
 
     References:
         - [Yu et al., Slimmable Neural Networks, ICLR 2019](https://arxiv.org/abs/1812.08928)

@@ -42,8 +42,17 @@ class CoupledSGD(keras.optimizers.Optimizer):
 
     Example:
 
-    >>> optimizer = CoupledSGD(0.03, momentum=0.9, weight_decay=1e-4)
-    >>> model.compile(optimizer=optimizer)
+    ```python
+    import keras
+    import numpy as np
+    from keras_slim.optimizers import CoupledSGD
+
+    weight = keras.Variable(np.ones((2, 2), "float32"))
+    optimizer = CoupledSGD(0.1, momentum=0.9, weight_decay=0.5)
+    # PyTorch's SGD: the decay joins the gradient, g + 0.5 w = 1 + 0.5.
+    optimizer.apply([np.ones((2, 2), "float32")], [weight])
+    np.testing.assert_allclose(weight.numpy(), 1 - 0.1 * 1.5)
+    ```
 
     References:
         - [PyTorch `torch.optim.SGD`](https://pytorch.org/docs/stable/generated/torch.optim.SGD.html)

@@ -117,11 +117,15 @@ class LARS(keras.optimizers.Optimizer):
 
     ```python
     import keras
+    import numpy as np
     from keras_slim.optimizers import LARS, WarmupCosine
 
-    schedule = WarmupCosine(peak=4.8, total_steps=100_000, warmup_steps=5_000)
+    schedule = WarmupCosine(peak=0.1, total_steps=100, warmup_steps=10)
     optimizer = LARS(schedule, momentum=0.9, weight_decay=1e-6)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(optimizer=optimizer, loss="mse")
+    x = np.random.default_rng(0).random((16, 4), "float32")
+    model.fit(x, x.sum(axis=1), epochs=2, verbose=0)
     ```
 
     References:

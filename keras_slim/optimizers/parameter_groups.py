@@ -76,9 +76,18 @@ def parameter_groups(model_or_layers):
 
     Example:
 
-    >>> groups = parameter_groups(model)
-    >>> optimizer = keras.optimizers.AdamW(1e-3)
-    >>> optimizer.exclude_from_weight_decay(var_list=groups.no_decay)
+    ```python
+    import keras
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.optimizers import parameter_groups
+
+    backbone = SlimResNet(depth=18, base_width=4, widths=[1.0, 0.5])
+    groups = parameter_groups(backbone)
+    # BatchNorm gammas/betas (and biases) are left out of decay, by type.
+    assert groups.no_decay and all(len(v.shape) == 1 for v in groups.no_decay)
+    optimizer = keras.optimizers.AdamW(1e-3)
+    optimizer.exclude_from_weight_decay(var_list=groups.no_decay)
+    ```
     """
     roots = _as_layers(model_or_layers)
     variables = _unique(v for root in roots for v in root.trainable_variables)

@@ -33,6 +33,7 @@ from keras_slim import convert
 from keras_slim.convert import _state
 from keras_slim.convert import read_torch_checkpoint
 from keras_slim.convert import us3l as us3l_module
+from keras_slim.convert._us3l_layout import torch_layers
 from keras_slim.methods._plan import uniform_draws
 from keras_slim.methods._plan import width_grid
 from keras_slim.optimizers import CoupledSGD
@@ -103,8 +104,7 @@ def _official_layout(model):
     for prefix, backbone, projector in (
             ("encoder_q.", model.backbone, model.projector),
             ("encoder_k.", model.teacher_backbone, model.teacher_projector)):
-        for (conv, norm), conv_layer, norm_layer in us3l_module._layers(
-                backbone):
+        for (conv, norm), conv_layer, norm_layer in torch_layers(backbone):
             kernel = np.asarray(conv_layer.kernel, np.float64)
             state[f"{prefix}{conv}.weight"] = kernel.transpose(3, 2, 0, 1)
             _put_norm(state, f"{prefix}{norm}", norm_layer)
