@@ -18,19 +18,6 @@ import pytest
 
 import keras_slim
 
-# Being rewritten by issue 12's other parts (layers, optimizers' LARS and
-# CoupledSGD, methods, heads, config, runs, cli): their examples are fixed
-# there. Empty this set once those branches are merged.
-PENDING = {
-    "keras_slim.heads.slim_mlp_head.SlimMLPHead",
-    "keras_slim.methods.dspnet.DSPNet",
-    "keras_slim.methods.slim_clr.SlimCLR",
-    "keras_slim.methods.us3l.US3L",
-    "keras_slim.runs.run_checkpoint.RunCheckpoint",
-    "keras_slim.runs.width_progress.WidthProgress",
-}
-PENDING_REASON = "being rewritten by issue 12's other parts"
-
 _SECTION = re.compile(r"^(\s*)Examples?:\s*$")
 _HEADER = re.compile(r"^\s*[A-Z][A-Za-z ]*:\s*$")
 _FENCE = re.compile(r"^\s*```python\s*\n(.*?)^\s*```\s*$", re.M | re.S)
@@ -116,14 +103,8 @@ BLOCKS = [(name, i, block) for name, blocks in EXAMPLES.items()
           for i, block in enumerate(blocks)]
 
 
-def _skip_pending(name):
-    if name in PENDING:
-        pytest.skip(PENDING_REASON)
-
-
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_every_example_section_is_python_code(name):
-    _skip_pending(name)
     assert EXAMPLES[name], (
         f"The Example section of {name} has no ```python block: write the "
         f"example as fenced code (imports included) so that it runs here.")
@@ -133,7 +114,6 @@ def test_every_example_section_is_python_code(name):
     "name,index,block", BLOCKS,
     ids=[f"{name}[{index}]" for name, index, _ in BLOCKS])
 def test_docstring_example_runs(name, index, block):
-    _skip_pending(name)
     code = compile(block, f"<example {index} of {name}>", "exec")
     exec(code, {"__name__": f"example_{index}"})  # a fresh namespace
 

@@ -43,9 +43,16 @@ class SlimMLPHead(keras.layers.Layer):
 
     Example:
 
-    >>> head = SlimMLPHead(512, 128, widths=[1.0, 0.5])
-    >>> head(np.zeros((4, 256)), width=0.5).shape
-    (4, 128)
+    ```python
+    import numpy as np
+    from keras_slim.heads import SlimMLPHead
+
+    head = SlimMLPHead(hidden_units=64, output_units=16, widths=[1.0, 0.5],
+                       batch_norm=True)
+    full = head(np.random.rand(4, 32).astype("float32"), width=1.0)
+    half = head(np.random.rand(4, 16).astype("float32"), width=0.5)
+    assert full.shape == half.shape == (4, 16)
+    ```
 
     References:
         - [Chen et al., SimCLR, ICML 2020](https://arxiv.org/abs/2002.05709)

@@ -35,9 +35,23 @@ class DSPNet(SlimCLR):
 
     Example:
 
-    >>> backbone = keras_slim.backbones.SlimResNet(widths=[1.0, 0.5, 0.25])
-    >>> model = keras_slim.methods.DSPNet(backbone, queue_size=4096)
-    >>> model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9))
+    ```python
+    import keras
+    import numpy as np
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.methods import DSPNet
+
+    backbone = SlimResNet(depth=18, stem="cifar", base_width=4,
+                          widths=[1.0, 0.5, 0.25])
+    model = DSPNet(backbone, queue_size=64, feature_weight=0.5)
+    model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9))
+    # MoCo v2 at full width; the sub-widths learn by distillation alone.
+    assert model.base == "mocov2" and model.distill_weight == 1.0
+    assert model.get_config()["feature_weight"] == 0.5
+    # then `model.fit(view_pairs, epochs=...)` as with `SlimCLR`
+    quarter = model.backbone.subnetwork(0.25)
+    assert quarter(np.zeros((2, 16, 16, 3))).shape == (2, 8)
+    ```
 
     References:
         - [Wang et al., DSPNet: Towards Slimmable Pretrained Networks based

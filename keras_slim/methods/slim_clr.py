@@ -101,13 +101,28 @@ class SlimCLR(SlimSSL):
 
     Example:
 
-    >>> backbone = keras_slim.backbones.SlimResNet(
-    ...     widths=[1.0, 0.5, 0.25], base_width=16)
-    >>> model = keras_slim.methods.SlimCLR(backbone, base="mocov2",
-    ...                                    queue_size=4096)
-    >>> model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9))
-    >>> model.fit(view_pairs, epochs=100)  # dataset of (view1, view2)
-    >>> model.backbone.subnetwork(0.25)    # the trained quarter width
+    ```python
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.methods import SlimCLR
+
+    backbone = SlimResNet(depth=18, stem="cifar", base_width=4,
+                          widths=[1.0, 0.5])
+    model = SlimCLR(backbone, base="mocov2", queue_size=16)
+    # run_eagerly: one step runs faster than it traces; drop it for training.
+    model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9),
+                  run_eagerly=True)
+    images = np.random.rand(8, 16, 16, 3).astype("float32")
+    # A dataset of (view 1, view 2) batches; here the second is a flip.
+    view_pairs = tf.data.Dataset.from_tensor_slices(
+        (images, np.flip(images, axis=2))).batch(8)
+    logs = model.fit(view_pairs, epochs=1, verbose=0).history
+    assert {"loss", "w1/ssl_loss", "w0.5/distill_loss"} <= set(logs)
+    half = model.backbone.subnetwork(0.5)  # the trained half width
+    assert half(images).shape == (8, 16)
+    ```
 
     References:
         - [Zhao et al., Slimmable Networks for Contrastive Self-supervised

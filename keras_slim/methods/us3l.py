@@ -108,13 +108,24 @@ class US3L(SlimSSL):
 
     Example:
 
-    >>> backbone = keras_slim.backbones.SlimResNet(
-    ...     widths=keras_slim.Widths(min_width=0.25, max_width=1.0),
-    ...     base_width=16)
-    >>> model = keras_slim.methods.US3L(backbone, base="simclr",
-    ...                                 total_steps=10000)
-    >>> model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
-    >>> model.fit(view_pairs, epochs=400)
+    ```python
+    import keras
+    from keras_slim import Widths
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.methods import US3L
+
+    backbone = SlimResNet(depth=18, stem="cifar", base_width=4,
+                          widths=Widths(min_width=0.25, max_width=1.0))
+    model = US3L(backbone, base="simclr", total_steps=10000, grid_step=0.25,
+                 hidden_dim=64, projection_dim=32)
+    model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
+    # Each step trains a sandwich of 3 widths: 1.0, 0.25 and one random
+    # width of the grid.
+    assert model.grid == (1.0, 0.75, 0.5, 0.25)
+    config = model.get_config()
+    assert config["num_widths"] == 3 and config["base"] == "simclr"
+    # then `model.fit(view_pairs, epochs=400)`
+    ```
 
     References:
         - [Cao, Sun, Zhou, Three Guidelines You Should Know for Universally

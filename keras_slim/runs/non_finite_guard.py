@@ -29,8 +29,24 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
     Example:
 
-    >>> guard = NonFiniteGuard(model.backbone.widths.values)
-    >>> model.fit(pairs, callbacks=[guard])  # FloatingPointError on NaN
+    ```python
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.methods import SlimCLR
+    from keras_slim.runs import NonFiniteGuard
+
+    backbone = SlimResNet(depth=18, stem="cifar", base_width=4,
+                          widths=[1.0, 0.5])
+    model = SlimCLR(backbone, base="simclr")
+    guard = NonFiniteGuard(model.backbone.widths.values)
+    guard.set_model(model)  # `model.fit(pairs, callbacks=[guard])` does this
+    guard.on_train_batch_end(0, {"loss": 3.2, "w0.5/grad_norm": 1.7})  # finite
+    try:  # a step whose half-width gradient went NaN
+        nan = float("nan")
+        guard.on_train_batch_end(1, {"loss": 3.1, "w0.5/grad_norm": nan})
+        raise AssertionError("NaN not caught")
+    except FloatingPointError as err:
+        assert "gradient at width 0.5" in str(err)
+    ```
     """
 
     def __init__(self, widths=()):

@@ -28,12 +28,26 @@ class Run:
 
     Example:
 
-    >>> from keras_slim.config import load_config
-    >>> from keras_slim.runs import evaluate, prepare, train
-    >>> config = load_config(None, ["train.epochs=1", "output_dir=runs/try"])
-    >>> run = prepare(config)       # data, model, restored checkpoint
-    >>> history = train(run)        # fit, checkpoints, backbone.keras
-    >>> results = evaluate(run)     # per-width kNN/linear, results.json
+    ```python
+    import os
+    import tempfile
+
+    from keras_slim.config import load_config
+    from keras_slim.runs import prepare
+
+    folder = os.path.join(tempfile.mkdtemp(), "try")
+    config = load_config(None, [
+        "data.image_size=8", "data.max_examples=128", "train.batch_size=32",
+        "train.epochs=1", "backbone.base_width=4",
+        "backbone.widths=[1.0, 0.5]", f"output_dir={folder}"])
+    lines = []
+    run = prepare(config, log=lines.append)  # data, model, restored checkpoint
+    assert run.steps_per_epoch == 4 and run.start_step == 0
+    assert run.backbone is run.model.backbone
+    assert repr(run).endswith("step 0 of 4)")
+    # Then `history = train(run)` (fit, checkpoints, backbone.keras) and
+    # `results = evaluate(run)` (per-width kNN/linear, results.json).
+    ```
     """
 
     def __init__(self, config, directory, strategy, model, train_data,

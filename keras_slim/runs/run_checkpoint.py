@@ -48,11 +48,38 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     Example:
 
-    >>> checkpoint = RunCheckpoint("runs/try/checkpoint", every_steps=500)
-    >>> model.fit(pairs, epochs=100, steps_per_epoch=390,
-    ...           callbacks=[checkpoint])
-    >>> state = read_checkpoint_state("runs/try/checkpoint")
-    >>> restore_checkpoint(model, state)  # after a kill, in a new process
+    ```python
+    import tempfile
+
+    import keras
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.methods import SlimCLR
+    from keras_slim.runs import RunCheckpoint
+    from keras_slim.runs.run_checkpoint import read_checkpoint_state
+    from keras_slim.runs.run_checkpoint import restore_checkpoint
+
+    def recipe():
+        backbone = SlimResNet(depth=18, stem="cifar", base_width=4,
+                              widths=[1.0, 0.5], input_shape=(8, 8, 3))
+        model = SlimCLR(backbone, base="simclr")
+        model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+        model.optimizer.build(model.trainable_variables)
+        return model
+
+    folder = tempfile.mkdtemp()
+    model = recipe()
+    checkpoint = RunCheckpoint(folder, every_steps=500)
+    checkpoint.set_model(model)
+    # `model.fit(pairs, callbacks=[checkpoint])` trains 12 steps, then saves:
+    model.ssl_step.assign(12)
+    checkpoint.save()
+    state = read_checkpoint_state(folder)
+    assert state["step"] == 12
+    assert state["weights"].endswith("step-12.weights.h5")
+    resumed = recipe()  # after a kill, in a new process
+    restore_checkpoint(resumed, state)
+    assert int(resumed.ssl_step.numpy()) == 12
+    ```
 
     References:
         - [Keras: saving and loading weights](https://keras.io/api/models/model_saving_apis/weights_saving_and_loading/)

@@ -17,8 +17,33 @@ class StepTensorBoard(keras.callbacks.TensorBoard):
 
     Example:
 
-    >>> board = StepTensorBoard("runs/try/logs", update_freq=50)
-    >>> model.fit(pairs, epochs=2, callbacks=[board])
+    ```python
+    import glob
+    import os
+    import tempfile
+
+    import tensorflow as tf
+    from keras_slim.backbones import SlimResNet
+    from keras_slim.methods import SlimCLR
+    from keras_slim.runs.step_tensorboard import StepTensorBoard
+
+    model = SlimCLR(SlimResNet(depth=18, stem="cifar", base_width=4,
+                               widths=[1.0, 0.5]), base="simclr")
+    model.ssl_step.assign(300)  # resumed from a step-300 checkpoint
+    logs_dir = tempfile.mkdtemp()
+    board = StepTensorBoard(logs_dir, update_freq=1)
+    # What `model.fit(pairs, callbacks=[board])` calls for its first batch:
+    board.set_model(model)
+    board.on_train_begin()
+    board.on_train_batch_begin(0)
+    board.on_train_batch_end(0, {"loss": 2.5})
+    board.on_train_end()
+    events = [tf.compat.v1.Event.FromString(record.numpy())
+              for record in tf.data.TFRecordDataset(
+                  glob.glob(os.path.join(logs_dir, "train", "events.*")))]
+    steps = [event.step for event in events if event.summary.value]
+    assert steps == [301]  # not 1: the summaries go on where the run was
+    ```
     """
 
     def on_train_begin(self, logs=None):

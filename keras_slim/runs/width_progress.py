@@ -30,9 +30,25 @@ class WidthProgress(keras.callbacks.Callback):
 
     Example:
 
-    >>> model.fit(pairs, epochs=40, steps_per_epoch=11, verbose=0,
-    ...           callbacks=[WidthProgress()])
-    epoch 3/40  11/11  0.30 s/step  loss 14.667 | w1 loss 8.684 acc 0.067 std 0.0882 | w0.5 loss 2.900 ...
+    ```python
+    import io
+
+    from keras_slim.runs import WidthProgress
+
+    stream = io.StringIO()
+    progress = WidthProgress(every_steps=0, stream=stream)
+    # `model.fit(pairs, epochs=40, verbose=0, callbacks=[progress])` calls:
+    progress.set_params({"epochs": 40, "steps": 11})
+    progress.on_epoch_begin(2)
+    progress.on_epoch_end(2, {"loss": 11.58, "w1/loss": 8.68,
+                              "w1/accuracy": 0.4, "w1/grad_norm": 3.6,
+                              "w0.5/loss": 2.9})
+    [line] = stream.getvalue().splitlines()  # one line per epoch
+    assert line.startswith("epoch 3/40  11/11  ")
+    assert line.endswith(
+        "loss 11.580 | w1 loss 8.680 acc 0.400 | w0.5 loss 2.900")
+    assert "grad_norm" not in line  # still in the history and TensorBoard
+    ```
     """
 
     def __init__(self, every_steps=50, stream=None):
