@@ -4,6 +4,7 @@ from keras import ops
 from keras_slim.backbones._runners import PlainBuilder
 from keras_slim.backbones._runners import PyramidBuilder
 from keras_slim.backbones._runners import SlimRunner
+from keras_slim._width_view import WidthView
 from keras_slim.width import Widths
 from keras_slim.width import width_name
 
@@ -135,7 +136,7 @@ class SlimBackbone(keras.Model):
         width = self.widths.validate(width)
         view = self._width_views.get(width)
         if view is None:
-            view = _WidthView(self, width)
+            view = WidthView(self, width)
             self._width_views[width] = view
         return view
 
@@ -214,19 +215,6 @@ class SlimBackbone(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-
-class _WidthView(keras.Model):
-    """Runs a backbone at one fixed width; owns no weights of its own."""
-
-    def __init__(self, backbone, width):
-        super().__init__(name=f"{backbone.name}_{width_name(width)}_view")
-        self.backbone = backbone
-        self.width = width
-        self.built = True
-
-    def call(self, inputs, training=None):
-        return self.backbone(inputs, width=self.width, training=training)
 
 
 def _check_image_shape(shape):

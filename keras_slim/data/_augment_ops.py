@@ -261,3 +261,17 @@ def gaussian_blur(images, seed, sigma_range, kernel_size):
 def solarize(images, threshold):
     """Inverts the pixels at or above `threshold` (images in [0, 1])."""
     return tf.where(images >= threshold, 1.0 - images, images)
+
+
+def check_interval(name, value, low, high):
+    """`value` as a float pair `(a, b)` with `low < a <= b` (`b <= high`)."""
+    try:
+        start, stop = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a pair (low, high), got "
+                         f"{value!r}.") from None
+    if not (low < start <= stop) or (high is not None and stop > high):
+        upper = f" <= {high}" if high is not None else ""
+        raise ValueError(f"`{name}` must satisfy {low} < low <= high{upper}, "
+                         f"got {value!r}.")
+    return start, stop

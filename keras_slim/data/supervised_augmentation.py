@@ -62,8 +62,10 @@ class SupervisedAugmentation:
             raise ValueError(f"`image_size` must be a positive int or a pair "
                              f"of them, got {image_size!r}.")
         self.image_size = size
-        self.crop_scale = _interval("crop_scale", crop_scale, 0.0, 1.0)
-        self.crop_ratio = _interval("crop_ratio", crop_ratio, 0.0, None)
+        self.crop_scale = ops.check_interval("crop_scale", crop_scale,
+                                             0.0, 1.0)
+        self.crop_ratio = ops.check_interval("crop_ratio", crop_ratio,
+                                             0.0, None)
         if not isinstance(crop_attempts, int) or crop_attempts < 1:
             raise ValueError(f"`crop_attempts` must be an int >= 1, got "
                              f"{crop_attempts!r}.")
@@ -120,16 +122,3 @@ class SupervisedAugmentation:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-
-def _interval(name, value, low, high):
-    try:
-        first, second = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a pair (low, high), got "
-                         f"{value!r}.") from None
-    if not low < first <= second or (high is not None and second > high):
-        bound = f"<= {high}" if high is not None else "finite"
-        raise ValueError(f"`{name}` must satisfy {low} < low <= high "
-                         f"({bound}), got {value!r}.")
-    return first, second

@@ -137,8 +137,10 @@ class TwoViewAugmentation:
         solarize_threshold=0.5,
     ):
         self.image_size = _size_pair(image_size)
-        self.crop_scale = _range("crop_scale", crop_scale, 0.0, 1.0)
-        self.crop_ratio = _range("crop_ratio", crop_ratio, 0.0, None)
+        self.crop_scale = ops.check_interval("crop_scale", crop_scale,
+                                             0.0, 1.0)
+        self.crop_ratio = ops.check_interval("crop_ratio", crop_ratio,
+                                             0.0, None)
         if int(crop_attempts) < 1:
             raise ValueError(f"`crop_attempts` must be >= 1, got "
                              f"{crop_attempts}.")
@@ -159,7 +161,7 @@ class TwoViewAugmentation:
                                                   grayscale_probability)
         self.blur_probability = _per_view("blur_probability",
                                           blur_probability)
-        self.blur_sigma = _range("blur_sigma", blur_sigma, 0.0, None)
+        self.blur_sigma = ops.check_interval("blur_sigma", blur_sigma, 0.0, None)
         self.blur_kernel_fraction = _strength("blur_kernel_fraction",
                                               blur_kernel_fraction, high=1.0)
         self.solarize_probability = _per_view("solarize_probability",
@@ -314,16 +316,3 @@ def _strength(name, value, high=None):
         limit = f"[0, {high}]" if high is not None else ">= 0"
         raise ValueError(f"`{name}` must be {limit}, got {value}.")
     return value
-
-
-def _range(name, value, low, high):
-    try:
-        start, stop = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a pair (low, high), got "
-                         f"{value!r}.") from None
-    if not (low < start <= stop) or (high is not None and stop > high):
-        upper = f" <= {high}" if high is not None else ""
-        raise ValueError(f"`{name}` must satisfy {low} < low <= high{upper}, "
-                         f"got {value!r}.")
-    return start, stop

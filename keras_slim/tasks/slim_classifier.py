@@ -2,6 +2,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_slim._width_view import WidthView
 from keras_slim.evaluation.calibration import calibrate_batch_norm
 from keras_slim.evaluation.calibration import require_calibrated
 from keras_slim.layers import SlimDense
@@ -144,7 +145,7 @@ class SlimClassifier(keras.Model):
         """
         width = self.backbone.widths.validate(width)
         if width not in self._width_views:
-            self._width_views[width] = _ClassifierAtWidth(self, width)
+            self._width_views[width] = WidthView(self, width)
         return self._width_views[width]
 
     def predict(self, x, width=None, **kwargs):
@@ -352,19 +353,6 @@ class SlimClassifier(keras.Model):
         config["backbone"] = keras.saving.deserialize_keras_object(
             config["backbone"])
         return cls(**config)
-
-
-class _ClassifierAtWidth(keras.Model):
-    """Runs a classifier at one fixed width; owns no weights of its own."""
-
-    def __init__(self, classifier, width):
-        super().__init__(name=f"{classifier.name}_{width_name(width)}_view")
-        self.classifier = classifier
-        self.width = width
-        self.built = True
-
-    def call(self, inputs, training=False):
-        return self.classifier(inputs, width=self.width, training=training)
 
 
 def _after(images, grads):
