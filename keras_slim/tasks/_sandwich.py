@@ -72,8 +72,12 @@ def draws(plan, seed, step):
 
 
 def run_slot(slot, indices, run_width):
-    """`run_width(w)` at the slot's width, or at its drawn grid width."""
+    """`run_width(w, dense)` at the slot's width, or at its drawn grid width.
+
+    A drawn width runs in a `tf.switch_case`, whose branches must return
+    tensors of one structure: `dense=True` asks for no `None` gradient.
+    """
     if slot.draw < 0:
-        return run_width(slot.candidates[0])
-    branches = [lambda w=w: run_width(w) for w in slot.candidates]
+        return run_width(slot.candidates[0], False)
+    branches = [lambda w=w: run_width(w, True) for w in slot.candidates]
     return tf.switch_case(indices[slot.draw], branches)

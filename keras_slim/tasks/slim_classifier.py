@@ -7,6 +7,8 @@ from keras_slim.evaluation.calibration import calibrate_batch_norm
 from keras_slim.evaluation.calibration import require_calibrated
 from keras_slim.layers import SlimDense
 from keras_slim.tasks import _sandwich
+from keras_slim.tasks._checks import check_head_matches
+from keras_slim.tasks._checks import int_at_least
 from keras_slim.width import width_name
 
 # Raised in the graph by a label check; `fit` turns it into a ValueError.
@@ -96,14 +98,14 @@ class SlimClassifier(keras.Model):
                  seed=0, **kwargs):
         super().__init__(**kwargs)
         self.backbone = backbone
-        self.num_classes = _int_at_least("num_classes", num_classes, 2)
+        self.num_classes = int_at_least("num_classes", num_classes, 2)
         self.inplace_distillation = (None if inplace_distillation is None
                                      else bool(inplace_distillation))
         if not 0.0 <= float(label_smoothing) < 1.0:
             raise ValueError(f"`label_smoothing` must be in [0, 1), got "
                              f"{label_smoothing!r}.")
         self.label_smoothing = float(label_smoothing)
-        self.num_random_widths = _int_at_least(
+        self.num_random_widths = int_at_least(
             "num_random_widths", num_random_widths, 0)
         self.grid_step = float(grid_step)
         self.seed = int(seed)
@@ -114,11 +116,14 @@ class SlimClassifier(keras.Model):
             aggregation="only_first_replica")
         backbone.build((None, *backbone.image_shape))
         features = backbone.feature_dim()
+        # A backbone whose features keep their size at every width (e.g.
+        # MobileNetV2's last 1280 channels) feeds the whole head input.
+        sliced = backbone.feature_dim(backbone.widths.smallest) != features
         self.head = SlimDense(self.num_classes, widths=backbone.widths,
-                              slice_output=False, input_channels=features,
-                              name="classifier")
+                              slice_input=sliced, slice_output=False,
+                              input_channels=features, name="classifier")
         self.head.build((None, features))
-        _check_head_matches(backbone, self.head, self.plan)
+        check_head_matches(backbone, self.head, self.plan)
         self._trackers = {}
         # Untracked: a view refers back to this model (no tracking cycle).
         self.__dict__["_width_views"] = {}
@@ -188,19 +193,22 @@ class SlimClassifier(keras.Model):
         targets = self._hard_targets(labels, self.label_smoothing)
         draws = _sandwich.draws(self.plan, self.seed, self.step_counter)
         variables = self.trainable_variables
-        total = [ops.zeros_like(v) for v in variables]
+        # None where no width of the step reached a variable yet: a band no
+        # width uses costs no zero tensor, no addition and no update.
+        total = [None] * len(variables)
         logs, teacher = {}, None
         for slot in self.plan.slots:
             images = _after(images, total)
             grads, loss, logits = _sandwich.run_slot(
-                slot, draws, lambda w: self._width_gradients(
-                    w, images, targets, teacher, variables))
+                slot, draws, lambda w, dense: self._width_gradients(
+                    w, images, targets, teacher, variables, dense))
             if teacher is None and self.distills:
                 teacher = ops.stop_gradient(ops.softmax(logits))
-            total = [t + g for t, g in zip(total, grads)]
+            total = [_add(t, g) for t, g in zip(total, grads)]
             logs[slot.name] = (loss, logits)
-        self.optimizer.apply(total, variables)
-        with tf.control_dependencies(total):
+        pairs = [(g, v) for g, v in zip(total, variables) if g is not None]
+        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+        with tf.control_dependencies([g for g, _ in pairs]):
             self.step_counter.assign_add(1)
         return self._record(logs, labels)
 
@@ -220,9 +228,14 @@ class SlimClassifier(keras.Model):
         return self(data, training=False)
 
     def evaluate(self, *args, **kwargs):
-        """`keras.Model.evaluate` at every width (a range: its stat widths)."""
+        """`keras.Model.evaluate` at every width (a range: its stat widths).
+
+        Raises:
+            ValueError: an uncalibrated range, or a label that is not an
+                integer class index in `[0, num_classes)`.
+        """
         require_calibrated(self.backbone, self._evaluation_widths())
-        return super().evaluate(*args, **kwargs)
+        return self._naming_bad_labels(super().evaluate, *args, **kwargs)
 
     def fit(self, *args, **kwargs):
         """`keras.Model.fit`; a label out of range stops it with a ValueError.
@@ -231,8 +244,11 @@ class SlimClassifier(keras.Model):
             ValueError: a label is not an integer class index in
                 `[0, num_classes)`.
         """
+        return self._naming_bad_labels(super().fit, *args, **kwargs)
+
+    def _naming_bad_labels(self, run, *args, **kwargs):
         try:
-            return super().fit(*args, **kwargs)
+            return run(*args, **kwargs)
         except tf.errors.InvalidArgumentError as error:
             if _BAD_LABEL not in str(error):
                 raise
@@ -242,16 +258,19 @@ class SlimClassifier(keras.Model):
                 f"or build the classifier with the data's class count."
             ) from None
 
-    def _width_gradients(self, width, images, targets, teacher, variables):
+    def _width_gradients(self, width, images, targets, teacher, variables,
+                         dense):
         with tf.GradientTape() as tape:
             logits = self(images, width=width, training=True)
             soft = targets if teacher is None else teacher
             loss = self._mean_loss(soft, logits)
             scaled = (self.optimizer.scale_loss(loss)
                       if hasattr(self.optimizer, "scale_loss") else loss)
-        grads = tape.gradient(scaled, variables)
-        grads = [ops.zeros_like(v) if g is None else ops.convert_to_tensor(g)
-                 for g, v in zip(grads, variables)]
+        grads = [None if g is None else ops.convert_to_tensor(g)
+                 for g in tape.gradient(scaled, variables)]
+        if dense:  # the branches of a drawn width return one structure
+            grads = [ops.zeros_like(v) if g is None else g
+                     for g, v in zip(grads, variables)]
         return grads, loss, logits
 
     def _mean_loss(self, targets, logits):
@@ -357,22 +376,11 @@ class SlimClassifier(keras.Model):
 
 def _after(images, grads):
     """Orders the next width after the previous one's gradients (memory)."""
-    with tf.control_dependencies(grads):
+    with tf.control_dependencies([g for g in grads if g is not None]):
         return tf.identity(images)
 
 
-def _int_at_least(name, value, low):
-    if isinstance(value, bool) or int(value) != value or value < low:
-        raise ValueError(f"`{name}` must be an int >= {low}, got {value!r}.")
-    return int(value)
-
-
-def _check_head_matches(backbone, head, plan):
-    for width in plan.all_widths():
-        if backbone.feature_dim(width) != head.input_channels_at(width):
-            raise ValueError(
-                f"At width {width:g} the backbone's features have "
-                f"{backbone.feature_dim(width)} channels but a slimmable "
-                f"head slices {head.input_channels_at(width)}: this backbone's "
-                f"channel rounding does not follow its width. Choose a "
-                f"`grid_step` whose widths round alike, or a width list.")
+def _add(total, grad):
+    if grad is None:
+        return total
+    return grad if total is None else total + grad

@@ -150,6 +150,8 @@ def test_bad_inputs_are_named():
     classifier = _classifier()
     with pytest.raises(ValueError, match=r"not a class index in \[0, 3\)"):
         classifier.fit(x, y + 1, batch_size=8, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"not a class index in \[0, 3\)"):
+        classifier.evaluate(x, y - 1, batch_size=8, verbose=0)
     with pytest.raises(ValueError, match="num_classes=3 columns"):
         classifier.train_on_batch(x, np.eye(4, dtype="float32")[y])
     with pytest.raises(ValueError, match=r"\(images, labels\)"):
@@ -160,6 +162,17 @@ def test_bad_inputs_are_named():
         SlimClassifier(_backbone(), num_classes=3, label_smoothing=1.0)
     with pytest.raises(ValueError, match="0.3"):
         classifier.predict(x, width=0.3)
+
+
+def test_a_backbone_with_fixed_size_features_feeds_the_whole_head():
+    from keras_slim.backbones import SlimMobileNetV2
+    classifier = SlimClassifier(
+        SlimMobileNetV2(widths=[1.0, 0.5], input_shape=(32, 32, 3)),
+        num_classes=3)
+    assert not classifier.head.slice_input
+    x = np.zeros((2, 32, 32, 3), "float32")
+    for width in (1.0, 0.5):
+        assert classifier.predict(x, width=width, verbose=0).shape == (2, 3)
 
 
 def test_one_hot_labels_train_like_class_indices():
