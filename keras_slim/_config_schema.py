@@ -33,6 +33,13 @@ def _open_fraction(value):
     return None if 0 < value <= 1 else "must be in (0, 1]"
 
 
+def _crop_scale(value):
+    if (len(value) != 2 or not all(_is_number(v) for v in value)
+            or not 0 < value[0] <= value[1] <= 1):
+        return f"expected [low, high] with 0 < low <= high <= 1, got {value}"
+    return None
+
+
 def _fractions(value):
     bad = [v for v in value if not 0 < v <= 1]
     return f"every fraction must be in (0, 1], got {bad}" if bad else None
@@ -207,5 +214,40 @@ SCHEMA = {
         "eval_widths": Field((list, type(None)), None, doc=(
             "widths to evaluate (default: the list, or the range's "
             "stat_widths)")),
+    },
+    "finetune": {
+        "source": Field((str, type(None)), None, doc=(
+            "the pretraining run directory (or `keras-slim convert` output) "
+            "whose backbone.keras is fine-tuned; set by `keras-slim finetune "
+            "RUN_DIR`")),
+        "epochs": Field(int, 100, check=_positive, doc=(
+            "official SlimCLR main_slim.py (scripts/slimmable.sh): 100")),
+        "batch_size": Field(int, 256, check=_positive),
+        "optimizer": Field(str, "sgd", choices=["sgd", "sgd_decoupled",
+                                                "adamw"], doc=(
+            "sgd: torch.optim.SGD's coupled L2 decay, as main_slim.py")),
+        "learning_rate": Field(float, 0.1, check=_positive, doc=(
+            "peak of the cosine (main_slim.py: 0.1)")),
+        "momentum": Field(float, 0.9, check=_fraction),
+        "weight_decay": Field(float, 1e-4, check=_non_negative, doc=(
+            "main_slim.py: 1e-4, none on BatchNorm and biases")),
+        "warmup_fraction": Field(float, 0.05, check=_fraction, doc=(
+            "linear warm-up, as a fraction of all steps (main_slim.py: 0.05)")),
+        "label_smoothing": Field(float, 0.0, check=_fraction),
+        "inplace_distillation": Field((bool, type(None)), None, doc=(
+            "null: labels at every width of a list, in-place distillation "
+            "for a range (the official codes); true / false forces either")),
+        "num_random_widths": Field(int, 2, check=_non_negative, doc=(
+            "width range: widths drawn per step between the largest and the "
+            "smallest (US-Nets' sandwich rule: 2)")),
+        "label_fraction": Field((float, type(None)), None,
+                                check=_open_fraction, doc=(
+            "fine-tune on a seeded, class-balanced fraction of the training "
+            "labels (semi-supervised: 0.01, 0.1); null: all")),
+        "crop_scale": Field(list, [0.08, 1.0], check=_crop_scale, doc=(
+            "random-resized crop area range (torchvision's default)")),
+        "random_baseline": Field(bool, True, doc=(
+            "also fine-tune the same architecture from random init, "
+            "reported beside the pretrained one")),
     },
 }
