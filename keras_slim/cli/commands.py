@@ -92,6 +92,20 @@ def _evaluate(args):
     return 0
 
 
+def _finetune(args):
+    from keras_slim.config import dump_config
+    from keras_slim.runs.finetune import finetune_from_config
+    from keras_slim.runs.finetune_config import finetune_config
+
+    config = finetune_config(args.run_dir, args.overrides, data=args.data,
+                             output_dir=args.output)
+    if args.print_config:
+        print(dump_config(config), end="")
+        return 0
+    finetune_from_config(config)
+    return 0
+
+
 def _export(args):
     from keras_slim.export import ExportError
     from keras_slim.runs.export_run import describe
@@ -137,7 +151,8 @@ def main(argv=None):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = list(args.overrides) + extra
     commands = {"profile": _profile, "pretrain": _pretrain,
-                "evaluate": _evaluate, "export": _export,
+                "evaluate": _evaluate, "finetune": _finetune,
+                "export": _export,
                 "convert": _convert}
     try:
         return commands[args.command](args)

@@ -55,6 +55,7 @@ def build_parser():
     prof.add_argument("--json", action="store_true", help="print JSON only")
     _add_pretrain(commands)
     _add_evaluate(commands)
+    _add_finetune(commands)
     _add_export(commands)
     _add_convert(commands)
     return parser
@@ -68,6 +69,13 @@ _OVERRIDE_HELP = (
     "KEY=VALUE settings that override the config, e.g. train.epochs=5 "
     "data.source=cifar10 backbone.widths=[1.0,0.5]. Values are read as YAML."
 )
+
+
+def _add_described(commands, name, description, summary):
+    """A command whose description keeps its own line breaks."""
+    return commands.add_parser(
+        name, description=description, help=summary,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def _add_switches(parser, switches):
@@ -141,12 +149,54 @@ def _add_evaluate(commands):
                     "evaluation.linear_epochs=50")
 
 
+_FINETUNE_DESCRIPTION = (
+    "Fine-tunes every width of a pretrained run's backbone on labels in "
+    "one run (keras_slim.tasks.SlimClassifier:\none `fit`, every width in "
+    "each step, one update; the sandwich rule for a width range), then\n"
+    "the same from a random initialization, and prints per width params, "
+    "FLOPs and the test top-1\nof both. Defaults follow SlimCLR's "
+    "supervised main_slim.py (SGD 0.1, cosine, 5% warm-up,\ndecay 1e-4, "
+    "100 epochs); set them with finetune.* overrides. Writes a run "
+    "directory\n(default RUN_DIR/finetune; a rerun resumes it):\n\n"
+    "  config.yaml            the pretraining config + finetune:\n"
+    "  checkpoint/            the training state\n"
+    "  classifier.keras       the fine-tuned classifier, every width\n"
+    "  random_init/           the random-init baseline's\n"
+    "  results.json           per width: params, FLOPs, top-1\n\n"
+    "`keras-slim export` on it writes per-width TFLite classifiers.\n\n"
+    "Examples:\n"
+    "  keras-slim finetune runs/quickstart finetune.epochs=10\n"
+    "  keras-slim finetune runs/cifar10 --data /data/cifar10.zip "
+    "finetune.label_fraction=0.1"
+)
+
+
+def _add_finetune(commands):
+    ft = _add_described(
+        commands, "finetune", _FINETUNE_DESCRIPTION,
+        "Fine-tune every width of a pretrained run on labels at once.")
+    ft.add_argument("run_dir", help="the pretraining run directory (or a "
+                    "`keras-slim convert` output)")
+    ft.add_argument("--data", default=None,
+                    help="the labelled data (data.source; default: the "
+                    "pretraining data)")
+    ft.add_argument("--output", default=None,
+                    help="the fine-tuning run directory (default "
+                    "RUN_DIR/finetune)")
+    _add_switches(ft, [
+        ("--print-config", "print the resolved config and exit")])
+    ft.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                    help="finetune.*, data.* or evaluation.* settings, e.g. "
+                    "finetune.epochs=30 finetune.label_fraction=0.01")
+
+
 def _add_export(commands):
     from keras_slim.export import PRECISIONS
 
     ex = commands.add_parser(
         "export",
-        help="Export each width of a pretrained run to TFLite/LiteRT.",
+        help="Export each width of a pretrained or fine-tuned run to "
+        "TFLite/LiteRT.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "Writes each width of a run directory's backbone as its own "
@@ -158,6 +208,9 @@ def _add_export(commands):
             "threshold fails the export (exit code 2). manifest.json lists "
             "each file with\nits size, params, FLOPs, check results, "
             "latency and accuracy.\n\n"
+            "A fine-tuning run (`keras-slim finetune`) exports its "
+            "classifiers: the files output logits\ntoo, and each file's "
+            "top-1 is checked against Keras' on the test images.\n\n"
             "Precisions: float32 (exact), float16 (half the size), "
             "dynamic_int8 (int8 weights),\nint8 (int8 weights and "
             "activations, calibrated on the run's training images).\n\n"
@@ -216,11 +269,9 @@ _CONVERT_DESCRIPTION = (
 
 
 def _add_convert(commands):
-    cv = commands.add_parser(
-        "convert", description=_CONVERT_DESCRIPTION,
-        help="Convert an official SlimCLR checkpoint into a run directory.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    cv = _add_described(
+        commands, "convert", _CONVERT_DESCRIPTION,
+        "Convert an official SlimCLR checkpoint into a run directory.")
     cv.add_argument("checkpoint", help="a .pth.tar file or a preset name")
     cv.add_argument("out_dir", help="the run directory to write")
     cv.add_argument("--lincls", default=None,

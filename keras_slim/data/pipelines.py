@@ -70,27 +70,79 @@ def view_pairs(data, augmentation, batch_size, seed=0, start_step=0,
     assert steps == 2
     ```
     """
-    per_epoch = steps_per_epoch(data, batch_size)
     if not callable(augmentation):
         raise TypeError(
             f"`augmentation` must be a TwoViewAugmentation (or a callable "
             f"(images, seed) -> (view1, view2)), got {augmentation!r}. For a "
             f"preset: TwoViewAugmentation.from_preset(name, image_size).")
+    gather = _gatherer(data)
+    return _seeded_batches(
+        data, batch_size, seed, start_step, steps,
+        lambda indices, batch_seed: augmentation(gather(indices), batch_seed))
+
+
+def labeled_training_batches(data, augmentation, batch_size, seed=0,
+                             start_step=0, steps=None):
+    """A `tf.data.Dataset` of augmented `(images, labels)` training batches.
+
+    The supervised twin of `view_pairs`, with the same order and seeds:
+    batch `n` is a pure function of `(seed, n)`, so a fine-tuning run
+    resumes at `start_step` exactly (`keras-slim finetune`).
+
+    Args:
+        data: an `ImageData` or `ImageFiles`.
+        augmentation: a `SupervisedAugmentation` (or any callable
+            `((uint8 images, labels), seed [2]) -> (images, labels)`).
+        batch_size, seed, start_step, steps: as `view_pairs`.
+
+    Returns:
+        a dataset of `(float32 (batch_size, h, w, C), int32 (batch_size,))`.
+
+    Example:
+
+    ```python
+    from keras_slim.data import SupervisedAugmentation, load
+    from keras_slim.data import labeled_training_batches
+
+    data = load("digits", max_examples=64)
+    augment = SupervisedAugmentation(image_size=8, crop_scale=(0.5, 1.0))
+    images, labels = next(iter(labeled_training_batches(data, augment, 32)))
+    assert images.shape == (32, 8, 8, 1) and labels.shape == (32,)
+    ```
+    """
+    if not callable(augmentation):
+        raise TypeError(
+            f"`augmentation` must be a SupervisedAugmentation (or a callable "
+            f"((images, labels), seed) -> (images, labels)), got "
+            f"{augmentation!r}.")
+    gather = _gatherer(data)
+    labels = tf.constant(data.labels.astype("int32"))
+
+    def make_batch(indices, batch_seed):
+        return augmentation((gather(indices), tf.gather(labels, indices)),
+                            batch_seed)
+
+    return _seeded_batches(data, batch_size, seed, start_step, steps,
+                           make_batch)
+
+
+def _seeded_batches(data, batch_size, seed, start_step, steps, make_batch):
+    """`make_batch(example indices, seed [2])` for each step from
+    `start_step`: the order and the seeds of `view_pairs`."""
+    per_epoch = steps_per_epoch(data, batch_size)
     start_step = _check_count("start_step", start_step, minimum=0)
     if steps is not None:
         steps = _check_count("steps", steps, minimum=1)
     seed = int(seed)
     indices = _index_batches(data.num_examples, batch_size, per_epoch, seed,
                              start_step, steps)
-    gather = _gatherer(data)
     base = tf.constant([seed, _AUGMENTATION_SALT], tf.int64)
 
-    def make_views(step, batch_indices):
-        batch = gather(batch_indices)
+    def make(step, batch_indices):
         batch_seed = tf.random.experimental.stateless_fold_in(base, step)
-        return augmentation(batch, batch_seed)
+        return make_batch(batch_indices, batch_seed)
 
-    return indices.map(make_views, num_parallel_calls=tf.data.AUTOTUNE,
+    return indices.map(make, num_parallel_calls=tf.data.AUTOTUNE,
                        deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 

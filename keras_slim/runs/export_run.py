@@ -2,11 +2,13 @@
 
 import os
 
+import keras
 import numpy as np
 
 from keras_slim import evaluation
 from keras_slim.convert import load_classifiers
 from keras_slim.export import export_backbone
+from keras_slim.runs.finetune import CLASSIFIER_FILE
 from keras_slim.runs.inputs import labelled_sets
 from keras_slim.runs.run_directory import RunDirectory
 from keras_slim.runs.width_evaluation import load_backbone
@@ -21,13 +23,19 @@ def export_run(run_dir, output_dir=None, widths=None,
                bundle=True, latency_runs=30, overwrite=False, log=print):
     """Export the trained backbone of a run directory, every width verified.
 
+    A fine-tuning run (`keras-slim finetune`) exports its fine-tuned
+    classifier at each width: backbone and head, outputs `features` and
+    `logits`, each file's top-1 on the test images checked against Keras'
+    (`THRESHOLDS`' `top1_agreement`) and written into the manifest.
+
     Images come from the run's own data settings: representative images
     (int8 calibration) from its training split, the verification images
     (and labels) from its test split, both drawn at random with the run's
     seed. A width range is BatchNorm-calibrated on training images first.
 
     Args:
-        run_dir: a folder written by `keras-slim pretrain`.
+        run_dir: a folder written by `keras-slim pretrain`, `convert` or
+            `finetune`.
         output_dir: where to write (default `<run_dir>/export`).
         widths: widths to export (default: every evaluated width); for a
             width range, any width inside it.
@@ -48,7 +56,8 @@ def export_run(run_dir, output_dir=None, widths=None,
     """
     run = RunDirectory(run_dir)
     config = run.read_config()
-    backbone = load_backbone(run)
+    finetuned = _finetuned_classifier(run)
+    backbone = load_backbone(run) if finetuned is None else finetuned.backbone
     widths = list(widths or widths_to_evaluate(config))
     train, test = labelled_sets(config)
     rng = np.random.default_rng(config["seed"])
@@ -57,7 +66,12 @@ def export_run(run_dir, output_dir=None, widths=None,
         backbone = evaluation.with_stat_widths(backbone, widths)
         _calibrate(backbone, widths, train[0], config, log)
     classifiers, probe = None, {}
-    if head and os.path.isdir(run.file("classifiers")):
+    if finetuned is not None:
+        head = True
+        classifiers = {w: finetuned.head.to_keras_layer(w) for w in widths}
+        log(f"exporting the fine-tuned classifier "
+            f"({run.file(CLASSIFIER_FILE)})")
+    elif head and os.path.isdir(run.file("classifiers")):
         classifiers = _run_classifiers(run, widths, log)
     elif head:
         classifiers, probe = _train_heads(backbone, widths, train, test,
@@ -74,6 +88,13 @@ def export_run(run_dir, output_dir=None, widths=None,
         classifiers=classifiers, int8_io=int8_io, saved_model=saved_model,
         bundle=bundle, latency_runs=latency_runs,
         accuracy=_accuracy(run, probe), overwrite=overwrite, log=log)
+
+
+def _finetuned_classifier(run):
+    """A fine-tuning run's `SlimClassifier`, or `None` for other runs."""
+    if not os.path.isfile(run.file(CLASSIFIER_FILE)):
+        return None
+    return keras.saving.load_model(run.file(CLASSIFIER_FILE), compile=False)
 
 
 def _calibrate(backbone, widths, images, config, log):

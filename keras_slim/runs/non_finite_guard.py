@@ -54,6 +54,14 @@ class NonFiniteGuard(keras.callbacks.Callback):
         self.widths = [float(w) for w in widths]
         self._width_of = {width_name(w): w for w in self.widths}
 
+    @classmethod
+    def for_widths(cls, widths):
+        """The guard of a model training `widths` (a `Widths`): a list's
+        widths, or a range's largest, smallest and statistics widths."""
+        if not widths.is_range:
+            return cls(widths.values)
+        return cls([widths.max_width, widths.min_width, *widths.stat_widths])
+
     def on_train_batch_end(self, batch, logs=None):
         for key, value in (logs or {}).items():
             if not key.endswith(("loss", "grad_norm")):

@@ -44,6 +44,8 @@ _COLUMNS = (
     ("random_linear_top1", "linear random", "{:.1%}"),
     ("joint_top1", "joint linear", "{:.1%}"),
     ("paper_linear_top1", "paper linear", "{:.1%}"),
+    ("finetune_top1", "fine-tuned", "{:.1%}"),
+    ("random_finetune_top1", "fine-tuned random", "{:.1%}"),
 )
 
 
@@ -52,8 +54,7 @@ def format_table(results):
     rows = results["widths"]
     columns = [c for c in _COLUMNS if any(c[0] in r for r in rows)]
     semi = sorted({k for r in rows for k in r if k.startswith("semi")})
-    columns += [(k, k.replace("_top1", "%").replace("semi", "semi "),
-                 "{:.1%}") for k in semi]
+    columns += [(k, _semi_title(k), "{:.1%}") for k in semi]
     header = [title for _, title, _ in columns]
     body = []
     for row in rows:
@@ -75,6 +76,13 @@ def format_table(results):
     return "\n".join(out)
 
 
+def _semi_title(key):
+    """`semi10_top1` -> `semi 10%`; `semi10_slim_top1` -> `semi 10% slim`
+    (every width in one fine-tuning)."""
+    words = key[len("semi"):-len("_top1")].split("_")
+    return " ".join([f"semi {words[0]}%"] + words[1:])
+
+
 def plot_results(results, path):
     """Accuracy vs. FLOPs per width: pretrained against random init."""
     # matplotlib loads in about a second: only a run that plots pays it.
@@ -88,7 +96,9 @@ def plot_results(results, path):
     figure, axes = plt.subplots(figsize=(6, 4))
     styles = {"knn_top1": ("kNN", "o-"), "linear_top1": ("linear", "s-"),
               "random_knn_top1": ("kNN, random init", "o:"),
-              "random_linear_top1": ("linear, random init", "s:")}
+              "random_linear_top1": ("linear, random init", "s:"),
+              "finetune_top1": ("fine-tuned", "^-"),
+              "random_finetune_top1": ("fine-tuned, random init", "^:")}
     for key, (label, style) in styles.items():
         if all(key in r for r in rows):
             axes.plot(flops, [100 * r[key] for r in rows], style, label=label)

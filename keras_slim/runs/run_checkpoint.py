@@ -45,6 +45,9 @@ class RunCheckpoint(keras.callbacks.Callback):
             checkpoint; new epochs are appended.
         metric_state: the `metrics` entry of the checkpoint being resumed
             (running means of a cut epoch), or `None`.
+        step_variable: the name of the model's variable that counts its
+            training steps (`ssl_step` of the recipes, `step_counter` of a
+            `keras_slim.tasks.SlimClassifier`).
 
     Example:
 
@@ -86,8 +89,9 @@ class RunCheckpoint(keras.callbacks.Callback):
     """
 
     def __init__(self, directory, every_steps=0, history=None,
-                 metric_state=None):
+                 metric_state=None, step_variable="ssl_step"):
         super().__init__()
+        self.step_variable = step_variable
         self.directory = directory
         self.every_steps = int(every_steps)
         self.history = list(history or [])
@@ -119,7 +123,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.save()
 
     def _step(self):
-        return int(keras.ops.convert_to_numpy(self.model.ssl_step))
+        return int(keras.ops.convert_to_numpy(
+            getattr(self.model, self.step_variable)))
 
     def save(self, metric_state=None):
         """Write the current state; `metric_state` marks a mid-epoch save."""

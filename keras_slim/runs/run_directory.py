@@ -101,16 +101,22 @@ class RunDirectory:
     def has_training_state(self):
         return os.path.isfile(os.path.join(self.checkpoint_dir, "state.json"))
 
-    def start(self, config):
+    def start(self, config, fixed=None):
         """Write the config of a new run, or check a resumed run's config.
 
         Only a folder with a saved training state refuses another config: a
         run that stopped before its first checkpoint (a NaN, a refused
         setting) holds nothing the new config could be mixed with.
+
+        Args:
+            config: the run's validated config.
+            fixed: the key paths that must not change on resumption
+                (default: a pretraining run's).
         """
         os.makedirs(self.path, exist_ok=True)
         if self.exists() and self.has_training_state():
-            differences = config_differences(self.read_config(), config)
+            differences = config_differences(self.read_config(), config,
+                                             fixed)
             if differences:
                 raise ValueError(
                     f"{self.path} holds a run with another configuration; "
@@ -132,11 +138,12 @@ class RunDirectory:
             return json.load(f)
 
 
-def config_differences(old, new):
-    """Human-readable differences that forbid resuming `old` as `new`."""
+def config_differences(old, new, fixed=None):
+    """Human-readable differences that forbid resuming `old` as `new`
+    (of the key paths `fixed`, default a pretraining run's)."""
     found = []
     old = _with_defaults(old)
-    for key_path in _FIXED_ON_RESUME:
+    for key_path in fixed or _FIXED_ON_RESUME:
         a, b = _get(old, key_path), _get(new, key_path)
         if a != b:
             found.append(f"{'.'.join(key_path)}: {a!r} -> {b!r}")

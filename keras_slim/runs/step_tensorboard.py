@@ -10,10 +10,14 @@ class StepTensorBoard(keras.callbacks.TensorBoard):
 
     Keras numbers batch summaries from 0 in every `fit` call, so a resumed
     run (and the second `fit` after a cut epoch) would write over steps
-    already logged. Here they continue at the recipe's `ssl_step`.
+    already logged. Here they continue at the model's step count (a
+    recipe's `ssl_step`).
 
     Args:
         log_dir, update_freq, **kwargs: see `keras.callbacks.TensorBoard`.
+        step_variable: the name of the model's variable that counts its
+            training steps (`step_counter` for a
+            `keras_slim.tasks.SlimClassifier`).
 
     Example:
 
@@ -46,11 +50,15 @@ class StepTensorBoard(keras.callbacks.TensorBoard):
     ```
     """
 
+    def __init__(self, log_dir="logs", update_freq="epoch",
+                 step_variable="ssl_step", **kwargs):
+        super().__init__(log_dir=log_dir, update_freq=update_freq, **kwargs)
+        self.step_variable = step_variable
+
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         # Keras' own counter of this callback, set to where the run is.
-        self._global_train_batch = int(
-            keras.ops.convert_to_numpy(self.model.ssl_step)
-        )
+        self._global_train_batch = int(keras.ops.convert_to_numpy(
+            getattr(self.model, self.step_variable)))
         self._pop_writer()
         self._push_writer(self._train_writer, self._global_train_batch)

@@ -9,7 +9,6 @@ strategy's scope.
 import time
 
 import keras
-import tensorflow as tf
 
 from keras_slim import data
 from keras_slim import evaluation
@@ -22,6 +21,7 @@ from keras_slim.runs.builders import global_batch_check
 from keras_slim.runs.inputs import crop_size
 from keras_slim.runs.inputs import run_directory_of
 from keras_slim.runs.inputs import training_split
+from keras_slim.runs.fitting import fit_from_step
 from keras_slim.runs.non_finite_guard import NonFiniteGuard
 from keras_slim.runs.results import check_beats_baseline
 from keras_slim.runs.results import write_results
@@ -32,7 +32,6 @@ from keras_slim.runs.run_checkpoint import restore_checkpoint
 from keras_slim.runs.run_directory import RunDirectory
 from keras_slim.runs.step_tensorboard import StepTensorBoard
 from keras_slim.runs.width_evaluation import evaluate_backbone
-from keras_slim.runs.width_progress import WidthProgress
 
 __all__ = ["prepare", "train", "evaluate"]
 
@@ -143,7 +142,7 @@ def train(run, callbacks=()):
     )
     tensorboard = StepTensorBoard(run.directory.logs_dir, update_freq=50)
     # The guard first: a spoiled step stops before anything saves it.
-    guard = NonFiniteGuard(_logged_widths(run.backbone.widths))
+    guard = NonFiniteGuard.for_widths(run.backbone.widths)
     all_callbacks = ([guard] + monitor + [checkpoint, tensorboard]
                      + list(callbacks))
     started = time.time()
@@ -192,13 +191,6 @@ def evaluate(run, protocols=("knn", "linear")):
     return results
 
 
-def _logged_widths(widths):
-    """The widths a recipe may name its logs after (`width_name`)."""
-    if not widths.is_range:
-        return list(widths.values)
-    return [widths.max_width, widths.min_width, *widths.stat_widths]
-
-
 def _resume_note(directory):
     state = read_checkpoint_state(directory.checkpoint_dir)
     if state is None:
@@ -214,42 +206,13 @@ def _resume_note(directory):
 def _fit(run, callbacks):
     """`model.fit` from `run.start_step`, finishing a cut epoch first."""
     config = run.config
-    epochs = config["train"]["epochs"]
-    per_epoch = run.steps_per_epoch
-    # 1: our compact per-width progress (Keras' bar would print every
-    # metric of every width); 2: Keras' one line per epoch; 0: nothing.
-    verbose = config["train"]["verbose"]
-    if verbose == 1:
-        callbacks = list(callbacks) + [WidthProgress()]
-        verbose = 0
-    epoch, done = divmod(run.start_step, per_epoch)
-    if epoch >= epochs:
-        return
-    if done:
-        # The resumed epoch has only its remaining steps left.
-        _model_fit(run, run.start_step, per_epoch - done, epoch, epoch + 1,
-                  callbacks, verbose)
-        epoch += 1
-    if epoch < epochs:
-        _model_fit(run, epoch * per_epoch, per_epoch, epoch, epochs,
-                  callbacks, verbose, whole_epochs=True)
 
+    def pairs(start_step, steps):
+        return data.view_pairs(
+            run.train_data, run.augmentation, config["train"]["batch_size"],
+            seed=config["seed"], start_step=start_step,
+            **({} if steps is None else {"steps": steps}))
 
-def _model_fit(run, start_step, steps, initial_epoch, epochs, callbacks,
-              verbose, whole_epochs=False):
-    """One `model.fit` call on the view pairs from `start_step` on."""
-    config = run.config
-    pairs = data.view_pairs(
-        run.train_data, run.augmentation, config["train"]["batch_size"],
-        seed=config["seed"], start_step=start_step,
-        **({} if whole_epochs else {"steps": steps}))
-    if isinstance(run.strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        # Every worker computes the same global batches (batch n is a
-        # function of the seed and n) and keeps its share of each.
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA)
-        pairs = pairs.with_options(options)
-    run.model.fit(pairs, epochs=epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
-                  verbose=verbose)
+    fit_from_step(run.model, pairs, run.start_step, run.steps_per_epoch,
+                  config["train"]["epochs"], callbacks,
+                  verbose=config["train"]["verbose"], strategy=run.strategy)

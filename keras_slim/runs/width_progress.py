@@ -8,8 +8,8 @@ import keras
 __all__ = ["WidthProgress"]
 
 # Per width, in this order, under these short names.
-_SHOWN = (("loss", "loss"), ("accuracy", "acc"), ("embedding_std", "std"),
-          ("knn_top1", "knn"))
+_SHOWN = (("loss", "loss"), ("accuracy", "acc"), ("top1", "top1"),
+          ("embedding_std", "std"), ("knn_top1", "knn"))
 
 
 class WidthProgress(keras.callbacks.Callback):
