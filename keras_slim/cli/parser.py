@@ -136,7 +136,9 @@ def _add_evaluate(commands):
             "(SlimCLR's own protocol: augmented crops, SGD with a step "
             "schedule, the switchable probe; slow: the backbone runs every "
             "epoch), semi "
-            "(fine-tuning with evaluation.semi_supervised label fractions), "
+            "(each width's sub-network fine-tuned alone with "
+            "evaluation.semi_supervised label fractions), semi_slim (the "
+            "same, every width at once in one SlimClassifier), "
             "align (alignment and uniformity)."
         ),
     )

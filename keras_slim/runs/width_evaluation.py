@@ -7,6 +7,7 @@ import numpy as np
 
 from keras_slim import data
 from keras_slim import evaluation
+from keras_slim import tasks
 from keras_slim.config import ConfigError
 from keras_slim.config import parse_override
 from keras_slim.config import validate_config
@@ -23,7 +24,8 @@ from keras_slim.width import width_name
 __all__ = ["PROTOCOLS", "evaluate_backbone", "evaluate_run",
            "load_backbone", "widths_to_evaluate"]
 
-PROTOCOLS = ("knn", "linear", "joint", "paper", "semi", "align")
+PROTOCOLS = ("knn", "linear", "joint", "paper", "semi", "semi_slim",
+             "align")
 
 
 def widths_to_evaluate(config):
@@ -44,7 +46,10 @@ def evaluate_backbone(config, backbone, train, test, log=print,
         config: the run's configuration.
         backbone: the trained slimmable backbone.
         train, test: `(images, labels)` arrays (float32 in [0, 1]).
-        protocols: any of "knn", "linear", "joint", "paper", "semi".
+        protocols: any of "knn", "linear", "joint", "paper", "semi" (each
+            width fine-tuned alone on `evaluation.semi_supervised` label
+            fractions), "semi_slim" (every width at once, in one
+            `SlimClassifier`).
 
     Returns:
         `{"dataset": ..., "image_shape": ..., "widths": [per-width dict]}`.
@@ -113,6 +118,9 @@ def _measure(config, backbone, widths, train, test, rows, prefix, protocols,
     if "semi" in protocols:
         _semi_supervised(config, backbone, widths, train, test, rows, prefix,
                          who, log)
+    if "semi_slim" in protocols:
+        _semi_supervised_all_widths(config, backbone, widths, train, test,
+                                    rows, prefix, who, log)
 
 
 def _semi_supervised(config, backbone, widths, train, test, rows, prefix,
@@ -128,6 +136,27 @@ def _semi_supervised(config, backbone, widths, train, test, rows, prefix,
             rows[w][key] = float(top1)
         log(f"  {who} fine-tuned on {_percent(fraction)}% labels: "
             f"{_short({w: rows[w][key] for w in widths})}")
+
+
+def _semi_supervised_all_widths(config, backbone, widths, train, test, rows,
+                                prefix, who, log):
+    ev = config["evaluation"]
+    for fraction in ev["semi_supervised"]:
+        key = f"{prefix}semi{_percent(fraction)}_slim_top1"
+        top1 = tasks.fine_tune_all_widths_semi_supervised(
+            backbone, *train, *test, label_fraction=fraction,
+            epochs=ev["semi_supervised_epochs"], seed=config["seed"],
+            calibration_batches=ev["calibration_batches"])
+        missing = [w for w in widths if w not in top1]
+        if missing:
+            raise ValueError(
+                f"semi_slim evaluates a range's stat_widths; widths "
+                f"{missing} are not among them: drop them from "
+                f"evaluation.eval_widths or use the semi protocol.")
+        for w in widths:
+            rows[w][key] = float(top1[w])
+        log(f"  {who} fine-tuned every width at once on {_percent(fraction)}%"
+            f" labels: {_short({w: rows[w][key] for w in widths})}")
 
 
 def _paper_milestones(epochs):

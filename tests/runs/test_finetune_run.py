@@ -212,3 +212,24 @@ def test_the_cli_prints_the_config_and_names_a_bad_run(pretrained, tmp_path,
     assert f"output_dir: {tmp_path / 'x'}" in printed
     assert main(["finetune", str(tmp_path / "missing")]) == 2
     assert "not a keras-slim run directory" in capsys.readouterr().err
+
+
+def test_semi_supervised_fine_tunes_every_width_at_once_beside_alone(
+        pretrained, tmp_path):
+    from keras_slim.runs import evaluate_run
+
+    copy = str(tmp_path / "copy")
+    shutil.copytree(pretrained, copy)
+    before = keras.saving.load_model(os.path.join(copy, "backbone.keras"))
+    lines = []
+    merged = evaluate_run(copy, protocols=["semi", "semi_slim"], overrides=[
+        "evaluation.semi_supervised=[0.5]", "evaluation.semi_supervised_epochs=2",
+        "evaluation.random_baseline=false"], log=lines.append)
+    for row in merged["widths"]:
+        for key in ("semi50_top1", "semi50_slim_top1"):
+            assert 0.0 <= row[key] <= 1.0
+    assert "semi 50% slim" in "\n".join(lines)
+    assert any("every width at once on 50% labels" in line for line in lines)
+    after = keras.saving.load_model(os.path.join(copy, "backbone.keras"))
+    for x, y in zip(before.get_weights(), after.get_weights()):
+        np.testing.assert_array_equal(x, y)  # fine-tuned copies only
