@@ -3,13 +3,12 @@
 A width list trains all its widths every step. A width range follows the
 sandwich rule of universally slimmable networks: its largest width, a few
 widths drawn at random from a grid over the range, its smallest. A drawn
-width runs through a `tf.switch_case` over the grid, so every shape stays
-static and the number of traced branches is bounded by the grid.
+width runs through a `tf.switch_case` over the grid (`_tf_step.run_slot`),
+so every shape stays static and the number of traced branches is bounded by
+the grid.
 """
 
 import dataclasses
-
-import tensorflow as tf
 
 from keras_slim.width import width_name
 
@@ -59,25 +58,3 @@ def plan(widths, num_random_widths, grid_step):
     return Plan((Slot("wmax", (largest,)),) + random
                 + (Slot("wmin", (smallest,)),))
 
-
-def draws(plan, seed, step):
-    """One grid index per random slot: uniform, stateless in (seed, step)."""
-    count = plan.num_draws
-    if not count:
-        return None
-    size = len(next(s for s in plan.slots if s.draw >= 0).candidates)
-    pair = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
-    return tf.random.stateless_uniform(
-        [count], seed=pair, minval=0, maxval=size, dtype=tf.int32)
-
-
-def run_slot(slot, indices, run_width):
-    """`run_width(w, dense)` at the slot's width, or at its drawn grid width.
-
-    A drawn width runs in a `tf.switch_case`, whose branches must return
-    tensors of one structure: `dense=True` asks for no `None` gradient.
-    """
-    if slot.draw < 0:
-        return run_width(slot.candidates[0], False)
-    branches = [lambda w=w: run_width(w, True) for w in slot.candidates]
-    return tf.switch_case(indices[slot.draw], branches)

@@ -1,5 +1,4 @@
 import keras
-import tensorflow as tf
 from keras import ops
 
 from keras_slim._width_view import WidthView
@@ -7,12 +6,10 @@ from keras_slim.evaluation.calibration import calibrate_batch_norm
 from keras_slim.evaluation.calibration import require_calibrated
 from keras_slim.layers import SlimDense
 from keras_slim.tasks import _sandwich
+from keras_slim.tasks import _tf_step
 from keras_slim.tasks._checks import check_head_matches
 from keras_slim.tasks._checks import int_at_least
 from keras_slim.width import width_name
-
-# Raised in the graph by a label check; `fit` turns it into a ValueError.
-_BAD_LABEL = "A label is not a class index in [0, num_classes)"
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")
@@ -191,26 +188,8 @@ class SlimClassifier(keras.Model):
     def train_step(self, data):
         images, labels = self._unpack(data)
         targets = self._hard_targets(labels, self.label_smoothing)
-        draws = _sandwich.draws(self.plan, self.seed, self.step_counter)
-        variables = self.trainable_variables
-        # None where no width of the step reached a variable yet: a band no
-        # width uses costs no zero tensor, no addition and no update.
-        total = [None] * len(variables)
-        logs, teacher = {}, None
-        for slot in self.plan.slots:
-            images = _after(images, total)
-            grads, loss, logits = _sandwich.run_slot(
-                slot, draws, lambda w, dense: self._width_gradients(
-                    w, images, targets, teacher, variables, dense))
-            if teacher is None and self.distills:
-                teacher = ops.stop_gradient(ops.softmax(logits))
-            total = [_add(t, g) for t, g in zip(total, grads)]
-            logs[slot.name] = (loss, logits)
-        pairs = [(g, v) for g, v in zip(total, variables) if g is not None]
-        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-        with tf.control_dependencies([g for g, _ in pairs]):
-            self.step_counter.assign_add(1)
-        return self._record(logs, labels)
+        return self._record(_tf_step.train_step(self, images, targets),
+                            labels)
 
     def test_step(self, data):
         images, labels = self._unpack(data)
@@ -218,7 +197,7 @@ class SlimClassifier(keras.Model):
         logs = {}
         for width in self._evaluation_widths():
             logits = self(images, width=width, training=False)
-            logs[width_name(width)] = (self._mean_loss(targets, logits),
+            logs[width_name(width)] = (self.mean_loss(targets, logits),
                                        logits)
         return self._record(logs, labels)
 
@@ -249,8 +228,8 @@ class SlimClassifier(keras.Model):
     def _naming_bad_labels(self, run, *args, **kwargs):
         try:
             return run(*args, **kwargs)
-        except tf.errors.InvalidArgumentError as error:
-            if _BAD_LABEL not in str(error):
+        except _tf_step.STEP_ERROR as error:
+            if _tf_step.BAD_LABEL not in str(error):
                 raise
             raise ValueError(
                 f"A label is not a class index in [0, {self.num_classes}) "
@@ -258,39 +237,16 @@ class SlimClassifier(keras.Model):
                 f"or build the classifier with the data's class count."
             ) from None
 
-    def _width_gradients(self, width, images, targets, teacher, variables,
-                         dense):
-        with tf.GradientTape() as tape:
-            logits = self(images, width=width, training=True)
-            soft = targets if teacher is None else teacher
-            loss = self._mean_loss(soft, logits)
-            scaled = (self.optimizer.scale_loss(loss)
-                      if hasattr(self.optimizer, "scale_loss") else loss)
-        grads = [None if g is None else ops.convert_to_tensor(g)
-                 for g in tape.gradient(scaled, variables)]
-        if dense:  # the branches of a drawn width return one structure
-            grads = [ops.zeros_like(v) if g is None else g
-                     for g, v in zip(grads, variables)]
-        return grads, loss, logits
-
-    def _mean_loss(self, targets, logits):
+    def mean_loss(self, targets, logits):
         """Cross-entropy summed over examples / the global batch size."""
         per_example = -ops.sum(targets * ops.log_softmax(logits), axis=-1)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        count = ops.cast(ops.shape(per_example)[0] * replicas, "float32")
-        return ops.sum(per_example) / count
+        return _tf_step.global_mean(per_example)
 
     def _hard_targets(self, labels, smoothing):
-        if labels.dtype.is_floating:
+        if keras.backend.is_float_dtype(labels.dtype):
             targets = ops.cast(labels, "float32")
         else:
-            labels = ops.cast(labels, "int32")
-            check = tf.debugging.assert_less(
-                labels, self.num_classes, message=_BAD_LABEL)
-            check_low = tf.debugging.assert_non_negative(
-                labels, message=_BAD_LABEL)
-            with tf.control_dependencies([check, check_low]):
-                targets = ops.one_hot(tf.identity(labels), self.num_classes)
+            targets = _tf_step.checked_one_hot(labels, self.num_classes)
         if smoothing:
             targets = targets * (1.0 - smoothing) + smoothing / self.num_classes
         return targets
@@ -310,7 +266,7 @@ class SlimClassifier(keras.Model):
                 f"One-hot labels must have num_classes={self.num_classes} "
                 f"columns, got shape {tuple(labels.shape)}: the classifier "
                 f"was built for another class count.")
-        if len(labels.shape) == 2 and not labels.dtype.is_floating:
+        if len(labels.shape) == 2 and not keras.backend.is_float_dtype(labels.dtype):
             raise ValueError(
                 f"Labels of shape {tuple(labels.shape)} must be float one-hot "
                 f"rows, or give integer class indices of shape (batch,).")
@@ -327,7 +283,7 @@ class SlimClassifier(keras.Model):
 
     def _record(self, logs, labels):
         """Updates and returns the step's metrics: total, per-width loss, top-1."""
-        if labels.dtype.is_floating:
+        if keras.backend.is_float_dtype(labels.dtype):
             labels = ops.argmax(labels, axis=-1)
         labels = ops.cast(labels, "int32")
         total = ops.sum(ops.stack([loss for loss, _ in logs.values()]))
@@ -373,14 +329,3 @@ class SlimClassifier(keras.Model):
             config["backbone"])
         return cls(**config)
 
-
-def _after(images, grads):
-    """Orders the next width after the previous one's gradients (memory)."""
-    with tf.control_dependencies([g for g in grads if g is not None]):
-        return tf.identity(images)
-
-
-def _add(total, grad):
-    if grad is None:
-        return total
-    return grad if total is None else total + grad

@@ -134,12 +134,13 @@ def test_distillation_follows_the_official_default_of_each_width_kind():
 
 def test_range_draws_are_grid_widths_that_change_with_the_step():
     from keras_slim.tasks import _sandwich
+    from keras_slim.tasks import _tf_step
     from keras_slim.width import Widths
     plan = _sandwich.plan(Widths(min_width=0.25, max_width=1.0), 2, 0.125)
     assert [s.name for s in plan.slots] == ["wmax", "wrand1", "wrand2",
                                             "wmin"]
     assert plan.slots[1].candidates == (0.875, 0.75, 0.625, 0.5, 0.375)
-    seen = {tuple(_sandwich.draws(plan, 0, step).numpy())
+    seen = {tuple(_tf_step.draws(plan, 0, step).numpy())
             for step in range(20)}
     assert len(seen) > 5
     assert all(0 <= i < 5 for pair in seen for i in pair)
