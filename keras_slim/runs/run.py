@@ -82,6 +82,6 @@ class Run:
 
     def __repr__(self):
         return (f"Run({self.directory.path!r}, "
-                f"method={self.config['method']['name']!r}, "
+                f"method={self.config.method.name!r}, "
                 f"step {self.start_step} of "
-                f"{self.config['train']['epochs'] * self.steps_per_epoch})")
+                f"{self.config.train.epochs * self.steps_per_epoch})")
