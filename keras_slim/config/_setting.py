@@ -48,6 +48,19 @@ class Setting:
         choices: the allowed values, or None.
         check: `check(value) -> message or None` for a non-null value.
         doc: what the key does.
+
+    Example:
+
+    ```python
+    from keras_slim.config import SCHEMA
+
+    epochs = SCHEMA["train"]["epochs"]
+    assert (epochs.kind, epochs.default) == (int, 100)
+    problems = []
+    assert epochs.validate("ten", "train.epochs", problems) == "ten"
+    assert problems == [("train.epochs",
+                         "expected an integer, got 'ten' (str)")]
+    ```
     """
 
     def __init__(self, kind, default, choices=None, check=None, doc=""):

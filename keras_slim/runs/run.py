@@ -14,7 +14,7 @@ class Run:
     `tf.distribute` strategy) can read or change what a step uses.
 
     Args:
-        config: the validated configuration.
+        config: the run's `keras_slim.config.RunConfig`.
         directory: its `RunDirectory` (config, checkpoint, logs, results).
         strategy: the `tf.distribute.Strategy` the model was built in.
         model: the compiled recipe (`model.backbone` is the backbone).
