@@ -1,7 +1,9 @@
 """Configs: defaults, overrides, every problem reported at once with its path."""
 
+import copy
 import dataclasses
 import os
+import pickle
 
 import pytest
 import yaml
@@ -251,6 +253,10 @@ def test_equality_compares_every_key():
     assert config != config.replace(seed=1)
     assert config.train != config.evaluation
     assert config != 3 and config != config.to_dict()["train"]
+    assert copy.deepcopy(config) == config
+    assert pickle.loads(pickle.dumps(config)) == config
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(config)  # it holds lists and dicts
 
 
 def test_replace_and_with_overrides_make_validated_copies():
@@ -278,6 +284,7 @@ def test_replace_and_with_overrides_make_validated_copies():
     assert "width range" in dict(info.value.problems)["backbone.widths"]
     with pytest.raises(ConfigError, match="<override>: .* not key=value"):
         config.with_overrides(["train.epochs"])
+    assert config.with_overrides("train.epochs=4").train.epochs == 4
     assert config.train.replace(epochs=7).epochs == 7
     with pytest.raises(ConfigError, match="epochs: must be > 0"):
         config.train.with_overrides(["epochs=0"])

@@ -21,7 +21,9 @@ def parse_override(text):
 
 
 def apply_overrides(raw, overrides, problems):
-    """Set each `key=value` of `overrides` in the nested dict `raw`."""
+    """Set each `key=value` of `overrides` (or of one string) in `raw`."""
+    if isinstance(overrides, str):
+        overrides = [overrides]
     for text in overrides:
         try:
             key_path, value = parse_override(text)
