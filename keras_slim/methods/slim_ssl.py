@@ -82,8 +82,9 @@ class SlimSSL(keras.Model):
 
     @classmethod
     def config_problems(cls, config):
-        """`[(key path, message)]`: what the recipe refuses in a config."""
-        is_range = isinstance(config["backbone"]["widths"], dict)
+        """`[(key path, message)]`: what the recipe refuses in a
+        `keras_slim.config.RunConfig` whose keys are each valid."""
+        is_range = isinstance(config.backbone.widths, dict)
         if cls.width_kind == "range" and not is_range:
             return [("backbone.widths", f"{cls.recipe_name} trains a width "
                                         f"range: use {{min: 0.25, max: 1.0}}")]
@@ -100,11 +101,11 @@ class SlimSSL(keras.Model):
     @classmethod
     def from_run_config(cls, backbone, config, total_steps, slow_start_steps,
                         steps_per_epoch):
-        """The recipe of a validated run config around `backbone`."""
-        spec = config["method"]
-        options = dict(spec["options"])
-        options["seed"] = config["seed"]
-        base = spec["base"] or cls.default_base
+        """The recipe of a `keras_slim.config.RunConfig` around `backbone`."""
+        spec = config.method
+        options = dict(spec.options)
+        options["seed"] = config.seed
+        base = spec.base or cls.default_base
         for key, value in base_class(base, cls.recipe_name).run_options(
                 total_steps).items():
             options.setdefault(key, value)

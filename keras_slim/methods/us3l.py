@@ -253,7 +253,7 @@ class US3L(SlimSSL):
     @classmethod
     def config_problems(cls, config):
         problems = super().config_problems(config)
-        if config["method"]["slow_start"]:
+        if config.method.slow_start:
             problems.append(("method.slow_start", "us3l has its own dynamic "
                                                   "sampling phases; set 0"))
         return problems

@@ -173,8 +173,8 @@ def _describe(backbone, info, path, lincls_path, config, image_size):
     if lincls_path:
         source["lincls"] = lincls_path
         source["lincls_sha256"] = _sha256(lincls_path)
-    return {"run": config["name"], "method": method,
-            "dataset": config["data"]["source"], "image_shape": list(shape),
+    return {"run": config.name, "method": method,
+            "dataset": config.data.source, "image_shape": list(shape),
             "converted_from": source, "widths": rows}
 
 

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from keras_slim import evaluation
+from keras_slim.config import validate_config
 from keras_slim.convert import load_classifiers
 from keras_slim.export import export_backbone
 from keras_slim.runs.finetune import CLASSIFIER_FILE
@@ -55,12 +56,12 @@ def export_run(run_dir, output_dir=None, widths=None,
         the manifest dict.
     """
     run = RunDirectory(run_dir)
-    config = run.read_config()
+    config = validate_config(run.read_config(), run.config_path)
     finetuned = _finetuned_classifier(run)
     backbone = load_backbone(run) if finetuned is None else finetuned.backbone
     widths = list(widths or widths_to_evaluate(config))
     train, test = labelled_sets(config)
-    rng = np.random.default_rng(config["seed"])
+    rng = np.random.default_rng(config.seed)
     if backbone.widths.is_range:
         # Any width of the range: slots for its statistics, then calibrate.
         backbone = evaluation.with_stat_widths(backbone, widths)
@@ -101,8 +102,8 @@ def _calibrate(backbone, widths, images, config, log):
     log(f"calibrating BatchNorm statistics of widths {widths}")
     evaluation.calibrate_batch_norm(
         backbone, images, widths=widths,
-        num_batches=config["evaluation"]["calibration_batches"],
-        batch_size=config["train"]["batch_size"], seed=config["seed"])
+        num_batches=config.evaluation.calibration_batches,
+        batch_size=config.train.batch_size, seed=config.seed)
 
 
 def _run_classifiers(run, widths, log):
@@ -117,11 +118,11 @@ def _run_classifiers(run, widths, log):
 
 
 def _train_heads(backbone, widths, train, test, config, log):
-    ev = config["evaluation"]
-    log(f"training a linear probe per width ({ev['linear_epochs']} epochs)")
+    ev = config.evaluation
+    log(f"training a linear probe per width ({ev.linear_epochs} epochs)")
     result = evaluation.linear_probe(
-        backbone, *train, *test, widths=widths, epochs=ev["linear_epochs"],
-        learning_rate=ev["linear_learning_rate"], seed=config["seed"])
+        backbone, *train, *test, widths=widths, epochs=ev.linear_epochs,
+        learning_rate=ev.linear_learning_rate, seed=config.seed)
     probe = {w: {"head_linear_top1": round(float(a), 4)}
              for w, a in result.accuracies.items()}
     return result.classifiers, probe

@@ -89,17 +89,17 @@ def finetune(run_dir, overrides=(), data=None, output_dir=None, log=print):
 
 def finetune_from_config(config, log=print):
     """`finetune` for a config from `finetune_config`."""
-    directory = RunDirectory(config["output_dir"])
-    source = source_run(config["finetune"]["source"])
+    directory = RunDirectory(config.output_dir)
+    source = source_run(config.finetune.source)
     # Before the folder is written: a bad data set leaves nothing behind.
     train_data, test, num_classes = _labelled_data(config, log)
     directory.start(config, fixed=FIXED_ON_FINETUNE_RESUME)
     pretrained = load_backbone(source)
     starts = {"finetune": (directory, pretrained)}
-    if config["finetune"]["random_baseline"]:
+    if config.finetune.random_baseline:
         starts["random_finetune"] = (
             RunDirectory(directory.file(_RANDOM_FOLDER)),
-            _fresh_copy(pretrained, config["seed"]))
+            _fresh_copy(pretrained, config.seed))
     classifiers, seconds = {}, {}
     for key, (folder, backbone) in starts.items():
         log(f"fine-tuning every width from "
@@ -108,8 +108,8 @@ def finetune_from_config(config, log=print):
         classifiers[key], seconds[key] = _train(
             folder, backbone, train_data, num_classes, config, log)
     results = {
-        "source": config["finetune"]["source"],
-        "label_fraction": config["finetune"]["label_fraction"],
+        "source": config.finetune.source,
+        "label_fraction": config.finetune.label_fraction,
         "num_classes": num_classes,
         "train_examples": train_data.num_examples,
         "test_examples": len(test[1]),
@@ -123,10 +123,10 @@ def finetune_from_config(config, log=print):
 def _labelled_data(config, log):
     """(training `ImageData`, (test images, labels), class count)."""
     train = load_split(config, "train_split")
-    fraction = config["finetune"]["label_fraction"]
+    fraction = config.finetune.label_fraction
     if fraction is not None:
         kept = evaluation.labeled_subset(train.labels, fraction,
-                                         seed=config["seed"],
+                                         seed=config.seed,
                                          num_classes=train.num_classes)
         train = ImageData(train.images[kept], train.labels[kept],
                           train.class_names, name=train.name,
@@ -157,18 +157,18 @@ def _train(directory, backbone, train_data, num_classes, config, log):
     if os.path.isfile(path):
         log(f"  already fine-tuned: {path}")
         return keras.saving.load_model(path, compile=False), None
-    ft = config["finetune"]
-    per_epoch = steps_per_epoch(train_data, ft["batch_size"])
-    keras.utils.set_random_seed(config["seed"])
+    ft = config.finetune
+    per_epoch = steps_per_epoch(train_data, ft.batch_size)
+    keras.utils.set_random_seed(config.seed)
     classifier = SlimClassifier(
         backbone, num_classes,
-        inplace_distillation=ft["inplace_distillation"],
-        label_smoothing=ft["label_smoothing"],
-        num_random_widths=ft["num_random_widths"], seed=config["seed"])
+        inplace_distillation=ft.inplace_distillation,
+        label_smoothing=ft.label_smoothing,
+        num_random_widths=ft.num_random_widths, seed=config.seed)
     classifier.compile(
-        optimizer=finetune_optimizer(ft, per_epoch * ft["epochs"],
+        optimizer=finetune_optimizer(ft, per_epoch * ft.epochs,
                                      classifier),
-        jit_compile=config["train"]["jit_compile"])
+        jit_compile=config.train.jit_compile)
     classifier.optimizer.build(classifier.trainable_variables)
     state = read_checkpoint_state(directory.checkpoint_dir)
     start = 0 if state is None else int(state["step"])
@@ -177,7 +177,7 @@ def _train(directory, backbone, train_data, num_classes, config, log):
         log(f"  resuming {directory.path} at step {start}")
     checkpoint = RunCheckpoint(
         directory.checkpoint_dir,
-        every_steps=config["train"]["checkpoint_every_steps"],
+        every_steps=config.train.checkpoint_every_steps,
         history=None if state is None else state["history"],
         metric_state=None if state is None else state.get("metrics"),
         step_variable="step_counter")
@@ -185,17 +185,17 @@ def _train(directory, backbone, train_data, num_classes, config, log):
                  StepTensorBoard(directory.logs_dir, update_freq=50,
                                  step_variable="step_counter")]
     augmentation = SupervisedAugmentation(crop_size(config),
-                                          crop_scale=ft["crop_scale"])
+                                          crop_scale=ft.crop_scale)
 
     def batches(start_step, steps):
         return labeled_training_batches(
-            train_data, augmentation, ft["batch_size"], seed=config["seed"],
+            train_data, augmentation, ft.batch_size, seed=config.seed,
             start_step=start_step,
             **({} if steps is None else {"steps": steps}))
 
     started = time.time()
-    fit_from_step(classifier, batches, start, per_epoch, ft["epochs"],
-                  callbacks, verbose=config["train"]["verbose"])
+    fit_from_step(classifier, batches, start, per_epoch, ft.epochs,
+                  callbacks, verbose=config.train.verbose)
     seconds = round(time.time() - started, 1)
     directory.write_json("history.json", checkpoint.history)
     with atomic_path(path) as tmp:
@@ -217,9 +217,9 @@ def _rows(classifiers, train_data, test, config):
                 calibration_images = eval_arrays(train_data, size)[0]
             classifier.calibrate(
                 calibration_images, widths=widths,
-                num_batches=config["evaluation"]["calibration_batches"],
-                batch_size=config["finetune"]["batch_size"],
-                seed=config["seed"])
+                num_batches=config.evaluation.calibration_batches,
+                batch_size=config.finetune.batch_size,
+                seed=config.seed)
         for width in widths:
             logits = classifier.predict(test[0], width=width,
                                         batch_size=256, verbose=0)

@@ -4,8 +4,8 @@ import copy
 import os
 
 from keras_slim.config import ConfigError
-from keras_slim.config import _set_path
 from keras_slim.config import parse_override
+from keras_slim.config import set_path
 from keras_slim.config import validate_config
 from keras_slim.runs.run_directory import RunDirectory
 
@@ -93,7 +93,7 @@ def finetune_config(run_dir, overrides=(), data=None, output_dir=None):
         if key_path == ("output_dir",):
             chosen_dir = chosen_dir or value
             continue
-        _set_path(config, key_path, value, problems)
+        set_path(config, key_path, value, problems)
     config["finetune"]["source"] = os.path.abspath(run_dir)
     try:
         config = validate_config(config, "the fine-tuning config")
@@ -101,9 +101,8 @@ def finetune_config(run_dir, overrides=(), data=None, output_dir=None):
         problems += error.problems
     if problems:  # every problem at once, the refused overrides first
         raise ConfigError(problems, "the fine-tuning config")
-    config["output_dir"] = chosen_dir or os.path.join(
-        run_dir, _default_folder(config["finetune"]["label_fraction"]))
-    return config
+    return config.replace(output_dir=chosen_dir or os.path.join(
+        run_dir, _default_folder(config.finetune.label_fraction)))
 
 
 def _changeable(key_path):

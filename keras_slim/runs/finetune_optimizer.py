@@ -21,21 +21,21 @@ def finetune_optimizer(spec, total_steps, model):
         total_steps: int, the run's training steps.
         model: the model whose `trainable_variables` it will update.
     """
-    warmup = int(round(spec["warmup_fraction"] * total_steps))
-    schedule = optimizers.WarmupCosine(peak=spec["learning_rate"],
+    warmup = int(round(spec.warmup_fraction * total_steps))
+    schedule = optimizers.WarmupCosine(peak=spec.learning_rate,
                                        total_steps=total_steps,
                                        warmup_steps=min(warmup, total_steps))
-    decay = spec["weight_decay"]
-    name = spec["optimizer"]
+    decay = spec.weight_decay
+    name = spec.optimizer
     if name == "adamw":
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=decay)
     elif name == "sgd_decoupled":
         # Keras' SGD: decoupled decay, outside the momentum.
-        optimizer = keras.optimizers.SGD(schedule, momentum=spec["momentum"],
+        optimizer = keras.optimizers.SGD(schedule, momentum=spec.momentum,
                                          weight_decay=decay or None)
     else:
         # The official torch.optim.SGD: L2 coupled into the gradient.
-        optimizer = optimizers.CoupledSGD(schedule, momentum=spec["momentum"],
+        optimizer = optimizers.CoupledSGD(schedule, momentum=spec.momentum,
                                           weight_decay=decay)
     if decay:
         optimizer.exclude_from_weight_decay(

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_slim import data
+from keras_slim.config import as_run_config
 from keras_slim.runs.run_directory import RunDirectory
 
 __all__ = ["run_directory_of", "crop_size", "load_split", "training_split",
@@ -14,40 +15,44 @@ __all__ = ["run_directory_of", "crop_size", "load_split", "training_split",
 
 def run_directory_of(config):
     """The run folder of `config`: `output_dir`, else `runs/<name>`."""
+    config = as_run_config(config)
     return RunDirectory(
-        config["output_dir"] or os.path.join("runs", config["name"])
+        config.output_dir or os.path.join("runs", config.name)
     )
 
 
 def crop_size(config):
     """The side of the augmented views (and of the evaluation images)."""
-    return config["augmentation"]["crop_size"] or config["data"]["image_size"]
+    config = as_run_config(config)
+    return config.augmentation.crop_size or config.data.image_size
 
 
 def load_split(config, split_key, max_examples=None):
-    """The `ImageData` of `data.<split_key>`."""
-    spec = config["data"]
-    limit = spec["max_examples" if split_key == "train_split"
-                 else "max_test_examples"]
+    """The `ImageData` of `data.<split_key>` (`"train_split"` or
+    `"test_split"`)."""
+    spec = as_run_config(config).data
+    limit = (spec.max_examples if split_key == "train_split"
+             else spec.max_test_examples)
     if max_examples is not None:
         limit = max_examples if limit is None else min(limit, max_examples)
     return data.load(
-        spec["source"], split=spec[split_key], data_dir=spec["data_dir"],
-        image_size=spec["image_size"], channels=spec["channels"],
-        on_corrupt=spec["on_corrupt"], max_examples=limit,
-        cache_dir=spec["cache_dir"],
+        spec.source, split=getattr(spec, split_key), data_dir=spec.data_dir,
+        image_size=spec.image_size, channels=spec.channels,
+        on_corrupt=spec.on_corrupt, max_examples=limit,
+        cache_dir=spec.cache_dir,
     )
 
 
 def training_split(config):
     """The pretraining images: in memory, or streamed (`data.stream`)."""
-    spec = config["data"]
-    if not spec["stream"]:
+    config = as_run_config(config)
+    spec = config.data
+    if not spec.stream:
         return load_split(config, "train_split")
     return data.stream(
-        spec["source"], split=spec["train_split"],
-        image_size=spec["image_size"], channels=spec["channels"] or 3,
-        on_corrupt=spec["on_corrupt"], max_examples=spec["max_examples"])
+        spec.source, split=spec.train_split,
+        image_size=spec.image_size, channels=spec.channels or 3,
+        on_corrupt=spec.on_corrupt, max_examples=spec.max_examples)
 
 
 def eval_arrays(image_data, size):
@@ -65,8 +70,9 @@ def labelled_sets(config, size=None):
     The training set is capped at `evaluation.max_train_examples`; both are
     at `size` (default: the run's crop size).
     """
+    config = as_run_config(config)
     size = crop_size(config) if size is None else size
-    cap = config["evaluation"]["max_train_examples"]
+    cap = config.evaluation.max_train_examples
     train = eval_arrays(load_split(config, "train_split", cap), size)
     test = eval_arrays(load_split(config, "test_split"), size)
     return train, test

@@ -29,7 +29,8 @@ def pretrain(config, run_dir=None, callbacks=(), evaluate=True, log=print):
     variable, and batch `n` of the data is a function of `(seed, n)` alone.
 
     Args:
-        config: a validated configuration (`keras_slim.config.load_config`).
+        config: a `keras_slim.config.RunConfig` (`load_config`), or a
+            mapping of sections (validated).
         run_dir: the run folder (default: `output_dir` or `runs/<name>`).
         callbacks: extra Keras callbacks for `fit`.
         evaluate: run the per-width evaluation at the end.

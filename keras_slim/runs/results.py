@@ -1,5 +1,6 @@
 """A run's results: results.json, the accuracy-vs-FLOPs plot, the table."""
 
+from keras_slim.config import as_run_config
 from keras_slim.io import atomic_path
 from keras_slim.width import width_name
 
@@ -12,8 +13,9 @@ def write_results(run, config, results, log=print):
 
     `results` gains the run's name and method (in place).
     """
-    results.setdefault("run", config["name"])
-    results.setdefault("method", config["method"]["name"])
+    config = as_run_config(config)
+    results.setdefault("run", config.name)
+    results.setdefault("method", config.method.name)
     run.write_json("results.json", results)
     plot_results(results, run.plot_path)
     log(format_table(results))

@@ -14,7 +14,7 @@ class Run:
     `tf.distribute` strategy) can read or change what a step uses.
 
     Args:
-        config: the validated configuration.
+        config: the run's `keras_slim.config.RunConfig`.
         directory: its `RunDirectory` (config, checkpoint, logs, results).
         strategy: the `tf.distribute.Strategy` the model was built in.
         model: the compiled recipe (`model.backbone` is the backbone).
@@ -82,6 +82,6 @@ class Run:
 
     def __repr__(self):
         return (f"Run({self.directory.path!r}, "
-                f"method={self.config['method']['name']!r}, "
+                f"method={self.config.method.name!r}, "
                 f"step {self.start_step} of "
-                f"{self.config['train']['epochs'] * self.steps_per_epoch})")
+                f"{self.config.train.epochs * self.steps_per_epoch})")

@@ -6,6 +6,7 @@ import os
 import yaml
 
 from keras_slim.config import ConfigError
+from keras_slim.config import ConfigSection
 from keras_slim.config import dump_config
 from keras_slim.config import validate_config
 from keras_slim.io import write_json_atomic
@@ -89,6 +90,9 @@ class RunDirectory:
         return os.path.isfile(self.config_path)
 
     def read_config(self):
+        """config.yaml as the plain dict it holds (keys added to keras_slim
+        since it was written are absent; `keras_slim.config.validate_config`
+        fills them in)."""
         if not self.exists():
             raise FileNotFoundError(
                 f"{self.path} is not a keras-slim run directory (no "
@@ -139,10 +143,16 @@ class RunDirectory:
 
 
 def config_differences(old, new, fixed=None):
-    """Human-readable differences that forbid resuming `old` as `new`
-    (of the key paths `fixed`, default a pretraining run's)."""
+    """Human-readable differences that forbid resuming `old` as `new` (of
+    the key paths `fixed`, default a pretraining run's).
+
+    `old` is a run's saved config.yaml (a dict), `new` a `RunConfig` or a
+    dict; both are compared as the plain dicts config.yaml holds.
+    """
     found = []
     old = _with_defaults(old)
+    if isinstance(new, ConfigSection):
+        new = new.to_dict()
     for key_path in fixed or _FIXED_ON_RESUME:
         a, b = _get(old, key_path), _get(new, key_path)
         if a != b:
@@ -154,7 +164,7 @@ def _with_defaults(config):
     """A run's saved config with keys added since it was written filled in
     with their defaults (so a newer keras_slim still resumes it)."""
     try:
-        return validate_config(config)
+        return validate_config(config).to_dict()
     except ConfigError:
         return config  # compared as written; differences are reported
 

@@ -12,16 +12,17 @@ import keras
 
 from keras_slim import data
 from keras_slim import evaluation
+from keras_slim.config import as_run_config
 from keras_slim.io import atomic_path
 from keras_slim.runs.builders import build_backbone
 from keras_slim.runs.builders import build_method
 from keras_slim.runs.builders import build_optimizer
 from keras_slim.runs.builders import build_strategy
 from keras_slim.runs.builders import global_batch_check
+from keras_slim.runs.fitting import fit_from_step
 from keras_slim.runs.inputs import crop_size
 from keras_slim.runs.inputs import run_directory_of
 from keras_slim.runs.inputs import training_split
-from keras_slim.runs.fitting import fit_from_step
 from keras_slim.runs.non_finite_guard import NonFiniteGuard
 from keras_slim.runs.results import check_beats_baseline
 from keras_slim.runs.results import write_results
@@ -47,7 +48,8 @@ def prepare(config, strategy=None, run_dir=None, log=print,
     `train.epochs`).
 
     Args:
-        config: a validated configuration (`keras_slim.config.load_config`).
+        config: a `keras_slim.config.RunConfig` (`load_config`), or a
+            mapping of sections (validated).
         strategy: a `tf.distribute.Strategy` (default: `train.strategy`).
         run_dir: the run folder (default: `output_dir` or `runs/<name>`).
         log: where progress lines go (default `print`).
@@ -61,6 +63,7 @@ def prepare(config, strategy=None, run_dir=None, log=print,
         ValueError: a bad config, e.g. a batch the replicas cannot split,
             or another config than the one the run directory resumes.
     """
+    config = as_run_config(config)
     directory = RunDirectory(run_dir) if run_dir else run_directory_of(config)
     strategy = strategy or build_strategy(config)
     # Before the run folder is written: a refused setting leaves nothing
@@ -68,27 +71,27 @@ def prepare(config, strategy=None, run_dir=None, log=print,
     global_batch_check(config, strategy)
     directory.start(config)
     keras.mixed_precision.set_dtype_policy(
-        config["train"]["mixed_precision"] or "float32")
-    keras.utils.set_random_seed(config["seed"])
+        config.train.mixed_precision or "float32")
+    keras.utils.set_random_seed(config.seed)
 
     train_data = training_split(config)
     size = crop_size(config)
     augmentation = data.TwoViewAugmentation.from_preset(
-        config["augmentation"]["preset"], image_size=size,
-        **config["augmentation"]["options"],
+        config.augmentation.preset, image_size=size,
+        **config.augmentation.options,
     )
-    batch = config["train"]["batch_size"]
+    batch = config.train.batch_size
     per_epoch = data.steps_per_epoch(train_data, batch)
-    log(f"data: {train_data.name} {config['data']['train_split']}, "
+    log(f"data: {train_data.name} {config.data.train_split}, "
         f"{train_data.num_examples} images {train_data.image_shape}, "
         f"{per_epoch} steps of {batch} per epoch, views {size}x{size}")
 
     with strategy.scope():
         backbone = build_backbone(config, train_data.image_shape[-1],
-                                  seed=config["seed"])
+                                  seed=config.seed)
         model = build_method(config, backbone, per_epoch)
         model.compile(optimizer=build_optimizer(config, per_epoch),
-                      jit_compile=config["train"]["jit_compile"],
+                      jit_compile=config.train.jit_compile,
                       # More than an epoch's steps per call would never
                       # be used in full.
                       steps_per_execution=min(steps_per_execution,
@@ -126,18 +129,18 @@ def train(run, callbacks=()):
             names the width and step and the intact checkpoint.
     """
     config = run.config
-    ev = config["evaluation"]
+    ev = config.evaluation
     monitor = []
-    if ev["knn_every_epochs"]:
+    if ev.knn_every_epochs:
         train_set, test_set = run.labelled_sets()
         monitor.append(evaluation.KNNMonitor(
-            *train_set, *test_set, every_n_epochs=ev["knn_every_epochs"],
-            widths=ev["eval_widths"], k=ev["knn_k"],
-            temperature=ev["knn_temperature"],
+            *train_set, *test_set, every_n_epochs=ev.knn_every_epochs,
+            widths=ev.eval_widths, k=ev.knn_k,
+            temperature=ev.knn_temperature,
         ))
     checkpoint = RunCheckpoint(
         run.directory.checkpoint_dir,
-        every_steps=config["train"]["checkpoint_every_steps"],
+        every_steps=config.train.checkpoint_every_steps,
         history=run.history, metric_state=run.metric_state,
     )
     tensorboard = StepTensorBoard(run.directory.logs_dir, update_freq=50)
@@ -184,9 +187,9 @@ def evaluate(run, protocols=("knn", "linear")):
         # its resumption (`resumed_at_step`).
         results["train_seconds"] = round(run.train_seconds, 1)
     results["resumed_at_step"] = run.start_step
-    results["epochs"] = config["train"]["epochs"]
+    results["epochs"] = config.train.epochs
     write_results(run.directory, config, results, log=run.log)
-    if config["evaluation"]["require_beating_baseline"]:
+    if config.evaluation.require_beating_baseline:
         check_beats_baseline(results)
     return results
 
@@ -209,10 +212,10 @@ def _fit(run, callbacks):
 
     def pairs(start_step, steps):
         return data.view_pairs(
-            run.train_data, run.augmentation, config["train"]["batch_size"],
-            seed=config["seed"], start_step=start_step,
+            run.train_data, run.augmentation, config.train.batch_size,
+            seed=config.seed, start_step=start_step,
             **({} if steps is None else {"steps": steps}))
 
     fit_from_step(run.model, pairs, run.start_step, run.steps_per_epoch,
-                  config["train"]["epochs"], callbacks,
-                  verbose=config["train"]["verbose"], strategy=run.strategy)
+                  config.train.epochs, callbacks,
+                  verbose=config.train.verbose, strategy=run.strategy)

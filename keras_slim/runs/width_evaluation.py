@@ -9,6 +9,7 @@ from keras_slim import data
 from keras_slim import evaluation
 from keras_slim import tasks
 from keras_slim.config import ConfigError
+from keras_slim.config import as_run_config
 from keras_slim.config import parse_override
 from keras_slim.config import validate_config
 from keras_slim.config import widths_from_config
@@ -31,7 +32,8 @@ PROTOCOLS = ("knn", "linear", "joint", "paper", "semi", "semi_slim",
 def widths_to_evaluate(config):
     """`evaluation.eval_widths`, else every width of the list (or the
     stored statistics widths of a range)."""
-    requested = config["evaluation"]["eval_widths"]
+    config = as_run_config(config)
+    requested = config.evaluation.eval_widths
     widths = widths_from_config(config)
     if requested:
         return [widths.validate(w) for w in requested]
@@ -43,7 +45,7 @@ def evaluate_backbone(config, backbone, train, test, log=print,
     """Cost and accuracy of every evaluated width, pretrained and random-init.
 
     Args:
-        config: the run's configuration.
+        config: the run's `RunConfig` (or a mapping of sections).
         backbone: the trained slimmable backbone.
         train, test: `(images, labels)` arrays (float32 in [0, 1]).
         protocols: any of "knn", "linear", "joint", "paper", "semi" (each
@@ -54,6 +56,7 @@ def evaluate_backbone(config, backbone, train, test, log=print,
     Returns:
         `{"dataset": ..., "image_shape": ..., "widths": [per-width dict]}`.
     """
+    config = as_run_config(config)
     widths = widths_to_evaluate(config)
     shape = tuple(int(d) for d in train[0].shape[1:])
     rows = {w: {"width": w} for w in widths}
@@ -64,12 +67,12 @@ def evaluate_backbone(config, backbone, train, test, log=print,
     log(f"evaluating widths {widths} on {len(train[1])} train / "
         f"{len(test[1])} test images")
     _measure(config, backbone, widths, train, test, rows, "", protocols, log)
-    if config["evaluation"]["random_baseline"]:
-        random = build_backbone(config, shape[-1], seed=config["seed"] + 1)
+    if config.evaluation.random_baseline:
+        random = build_backbone(config, shape[-1], seed=config.seed + 1)
         _measure(config, random, widths, train, test, rows, "random_",
                  [p for p in protocols if p in ("knn", "linear")], log)
     return {
-        "dataset": config["data"]["source"],
+        "dataset": config.data.source,
         "image_shape": list(shape),
         "widths": [rows[w] for w in widths],
     }
@@ -77,18 +80,18 @@ def evaluate_backbone(config, backbone, train, test, log=print,
 
 def _measure(config, backbone, widths, train, test, rows, prefix, protocols,
              log):
-    ev = config["evaluation"]
+    ev = config.evaluation
     if backbone.widths.is_range:
         evaluation.calibrate_batch_norm(
             backbone, train[0], widths=widths,
-            num_batches=ev["calibration_batches"],
-            batch_size=config["train"]["batch_size"],
+            num_batches=ev.calibration_batches,
+            batch_size=config.train.batch_size,
         )
     who = "random-init" if prefix else "pretrained"
     if "knn" in protocols:
         top1 = evaluation.evaluate_knn(
-            backbone, *train, *test, widths=widths, k=ev["knn_k"],
-            temperature=ev["knn_temperature"],
+            backbone, *train, *test, widths=widths, k=ev.knn_k,
+            temperature=ev.knn_temperature,
         )
         _store(rows, top1, prefix + "knn_top1")
         log(f"  {who} kNN top-1: {_short(top1)}")
@@ -98,19 +101,19 @@ def _measure(config, backbone, widths, train, test, rows, prefix, protocols,
             continue
         result = evaluation.linear_probe(
             backbone, *train, *test, widths=widths,
-            epochs=ev["linear_epochs"],
-            learning_rate=ev["linear_learning_rate"], joint=joint,
-            seed=config["seed"],
+            epochs=ev.linear_epochs,
+            learning_rate=ev.linear_learning_rate, joint=joint,
+            seed=config.seed,
         )
         _store(rows, _accuracies(result), f"{prefix}{name}_top1")
         log(f"  {who} {name} probe top-1: {_short(_accuracies(result))}")
     if "paper" in protocols:
         result = evaluation.paper_linear_probe(
             backbone, *train, *test, widths=widths,
-            epochs=ev["linear_epochs"],
-            learning_rate=ev["paper_learning_rate"],
-            milestones=_paper_milestones(ev["linear_epochs"]),
-            seed=config["seed"],
+            epochs=ev.linear_epochs,
+            learning_rate=ev.paper_learning_rate,
+            milestones=_paper_milestones(ev.linear_epochs),
+            seed=config.seed,
         )
         _store(rows, _accuracies(result), f"{prefix}paper_linear_top1")
         log(f"  {who} paper linear protocol top-1: "
@@ -125,13 +128,13 @@ def _measure(config, backbone, widths, train, test, rows, prefix, protocols,
 
 def _semi_supervised(config, backbone, widths, train, test, rows, prefix,
                      who, log):
-    ev = config["evaluation"]
-    for fraction in ev["semi_supervised"]:
+    ev = config.evaluation
+    for fraction in ev.semi_supervised:
         key = f"{prefix}semi{_percent(fraction)}_top1"
         for w in widths:
             top1 = evaluation.fine_tune_semi_supervised(
                 backbone, w, *train, *test, label_fraction=fraction,
-                epochs=ev["semi_supervised_epochs"], seed=config["seed"],
+                epochs=ev.semi_supervised_epochs, seed=config.seed,
             )
             rows[w][key] = float(top1)
         log(f"  {who} fine-tuned on {_percent(fraction)}% labels: "
@@ -140,13 +143,13 @@ def _semi_supervised(config, backbone, widths, train, test, rows, prefix,
 
 def _semi_supervised_all_widths(config, backbone, widths, train, test, rows,
                                 prefix, who, log):
-    ev = config["evaluation"]
-    for fraction in ev["semi_supervised"]:
+    ev = config.evaluation
+    for fraction in ev.semi_supervised:
         key = f"{prefix}semi{_percent(fraction)}_slim_top1"
         top1 = tasks.fine_tune_all_widths_semi_supervised(
             backbone, *train, *test, label_fraction=fraction,
-            epochs=ev["semi_supervised_epochs"], seed=config["seed"],
-            calibration_batches=ev["calibration_batches"])
+            epochs=ev.semi_supervised_epochs, seed=config.seed,
+            calibration_batches=ev.calibration_batches)
         missing = [w for w in widths if w not in top1]
         if missing:
             raise ValueError(
@@ -213,14 +216,14 @@ def evaluate_run(run_dir, protocols=("knn", "linear"), overrides=(),
         raise ValueError(f"unknown protocols {unknown}; choose from "
                          f"{', '.join(PROTOCOLS)}")
     run = RunDirectory(run_dir)
-    config = run.read_config()
+    raw = run.read_config()  # the YAML's dict, changed before validation
     for text in overrides:
         key_path, value = parse_override(text)
         if key_path[0] not in ("evaluation", "data"):
             raise ConfigError([(".".join(key_path), "evaluate only takes "
                                 "evaluation.* and data.* overrides")])
-        config[key_path[0]][key_path[-1]] = value
-    config = validate_config(config, run.config_path)
+        raw[key_path[0]][key_path[-1]] = value
+    config = validate_config(raw, run.config_path)
     backbone = load_backbone(run)
     train, test = labelled_sets(config)
     core = [p for p in protocols if p != "align"]
@@ -238,11 +241,11 @@ def _alignment(config, backbone, train, results, log):
     """Alignment and uniformity (Wang & Isola) on two augmented views."""
     size = crop_size(config)
     augmentation = data.TwoViewAugmentation.from_preset(
-        config["augmentation"]["preset"], image_size=size,
-        **config["augmentation"]["options"])
+        config.augmentation.preset, image_size=size,
+        **config.augmentation.options)
     count = min(len(train[0]), 1024)
     images = np.round(train[0][:count] * 255).astype("uint8")
-    view1, view2 = augmentation(images, seed=[config["seed"], 7])
+    view1, view2 = augmentation(images, seed=[config.seed, 7])
     for row in results["widths"]:
         metrics = evaluation.alignment_uniformity(
             backbone, view1, view2, width=row["width"])
