@@ -9,11 +9,21 @@ import tensorflow as tf
 
 from keras_slim.backbones import SlimResNet
 from tests.conftest import SHARED_DATA
+from tests.methods._tiny_slim_net import TinySlimNet
 
 FASHION = os.path.join(SHARED_DATA, "fashion-mnist")
 
 
 def tiny_backbone(widths=(1.0, 0.5), channels=3, **kwargs):
+    """A `TinySlimNet`: a recipe test's backbone (fast to trace)."""
+    kwargs.setdefault("base_width", 4)
+    return TinySlimNet(
+        widths=widths, input_shape=(None, None, channels), **kwargs
+    )
+
+
+def resnet_backbone(widths=(1.0, 0.5), channels=3, **kwargs):
+    """A SlimResNet-18 of base width 4: where the depth matters."""
     kwargs.setdefault("base_width", 4)
     return SlimResNet(
         widths=widths, input_shape=(None, None, channels), **kwargs

@@ -1,4 +1,9 @@
-"""`fit` under MultiWorkerMirroredStrategy: two worker processes on loopback."""
+"""`fit` under MultiWorkerMirroredStrategy: two worker processes on loopback.
+
+The backbone is the recipe tests' `TinySlimNet` (synchronized BatchNorm):
+the workers' step traces are what this costs. examples/ runs a SlimResNet
+through the same strategy (`multi_worker_pretrain.py --launch-local 2`).
+"""
 
 import json
 import os
@@ -21,12 +26,12 @@ WORKER = textwrap.dedent(
     })
     import tensorflow as tf, keras, numpy as np
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    from keras_slim.backbones import SlimResNet
     from keras_slim.methods import SlimCLR
+    from tests.methods._tiny_slim_net import TinySlimNet
     with strategy.scope():
         keras.utils.set_random_seed(0)
-        backbone = SlimResNet(widths=[1.0, 0.5], base_width=4,
-                              synchronized=True)
+        backbone = TinySlimNet(widths=[1.0, 0.5], base_width=4,
+                               synchronized=True)
         model = SlimCLR(backbone, base="mocov2", queue_size=64)
         model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
     initial = model.get_weights()
