@@ -26,6 +26,7 @@ STEP_ERROR = tf.errors.InvalidArgumentError
 def train_step(model, images, targets):
     """One update of every width of `model.plan`; `{slot name: (loss,
     logits)}` of the step."""
+    _check_drawn_widths_can_sync(model)
     indices = draws(model.plan, model.seed, model.step_counter)
     variables = model.trainable_variables
     # None where no width of the step reached a variable yet: a band no
@@ -46,6 +47,22 @@ def train_step(model, images, targets):
     with tf.control_dependencies([g for g, _ in pairs]):
         model.step_counter.assign_add(1)
     return logs
+
+
+def _check_drawn_widths_can_sync(model):
+    """A drawn width runs inside `tf.switch_case`, where TensorFlow cannot
+    all-reduce across replicas: synchronized BatchNorm cannot run there."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if (model.plan.num_draws and replicas > 1
+            and getattr(model.backbone, "synchronized", False)):
+        raise ValueError(
+            f"A width range with num_random_widths="
+            f"{model.num_random_widths} cannot train a synchronized-BatchNorm "
+            f"backbone on {replicas} replicas: each drawn width runs inside "
+            f"a tf.switch_case, where TensorFlow cannot all-reduce the "
+            f"batch statistics. Use num_random_widths=0 (the largest and "
+            f"smallest widths), or a backbone with synchronized=False "
+            f"(per-replica statistics).")
 
 
 def draws(plan, seed, step):
@@ -77,6 +94,12 @@ def global_mean(per_example):
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     count = ops.cast(ops.shape(per_example)[0] * replicas, "float32")
     return ops.sum(per_example) / count
+
+
+def replica_mean(loss):
+    """A replica's `global_mean` loss as its own examples' mean: Keras
+    averages the replicas' metric values, which then give the global mean."""
+    return loss * tf.distribute.get_strategy().num_replicas_in_sync
 
 
 def checked_one_hot(labels, num_classes):

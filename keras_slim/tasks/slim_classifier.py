@@ -40,7 +40,11 @@ class SlimClassifier(keras.Model):
     The classifier head is a `SlimDense` on the backbone's pooled features
     with a fixed-size output (`num_classes` logits at every width). Losses are
     summed over the examples and divided by the global batch size, so the
-    gradients are exact under any `tf.distribute` strategy.
+    gradients are exact under a `tf.distribute` strategy (two mirrored
+    replicas take the one-device step, `tests/tasks/
+    test_finetune_distributed.py`). A range's drawn widths run inside
+    `tf.switch_case`, where synchronized BatchNorm cannot all-reduce: on
+    several replicas such a backbone trains with `num_random_widths=0`.
 
     Logged per width: `w0.5/loss` and `w0.5/top1` (top-1 against the labels,
     distilled widths included), and the total `loss`; a range's sampled widths
@@ -121,7 +125,14 @@ class SlimClassifier(keras.Model):
                               input_channels=features, name="classifier")
         self.head.build((None, features))
         check_head_matches(backbone, self.head, self.plan)
-        self._trackers = {}
+        # Every metric made here, not in the first traced step: a variable
+        # created inside a replica's step fails under tf.distribute.
+        names = [slot.name for slot in self.plan.slots] + [
+            width_name(w) for w in self._evaluation_widths()]
+        self._trackers = {"loss": keras.metrics.Mean(name="loss")}
+        for name in dict.fromkeys(names):
+            for key in (f"{name}/loss", f"{name}/top1"):
+                self._trackers[key] = keras.metrics.Mean(name=key)
         # Untracked: a view refers back to this model (no tracking cycle).
         self.__dict__["_width_views"] = {}
         self.built = True
@@ -287,9 +298,9 @@ class SlimClassifier(keras.Model):
             labels = ops.argmax(labels, axis=-1)
         labels = ops.cast(labels, "int32")
         total = ops.sum(ops.stack([loss for loss, _ in logs.values()]))
-        values = {"loss": total}
+        values = {"loss": _tf_step.replica_mean(total)}
         for name, (loss, logits) in logs.items():
-            values[f"{name}/loss"] = loss
+            values[f"{name}/loss"] = _tf_step.replica_mean(loss)
             values[f"{name}/top1"] = ops.cast(
                 ops.argmax(logits, axis=-1) == labels, "float32")
         results = {}
@@ -300,8 +311,6 @@ class SlimClassifier(keras.Model):
         return results
 
     def _metric(self, key):
-        if key not in self._trackers:
-            self._trackers[key] = keras.metrics.Mean(name=key)
         return self._trackers[key]
 
     @property
