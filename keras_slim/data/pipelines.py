@@ -75,7 +75,7 @@ def view_pairs(data, augmentation, batch_size, seed=0, start_step=0,
             f"`augmentation` must be a TwoViewAugmentation (or a callable "
             f"(images, seed) -> (view1, view2)), got {augmentation!r}. For a "
             f"preset: TwoViewAugmentation.from_preset(name, image_size).")
-    gather = _gatherer(data)
+    gather = _gatherer(_check_data(data))
     return _seeded_batches(
         data, batch_size, seed, start_step, steps,
         lambda indices, batch_seed: augmentation(gather(indices), batch_seed))
@@ -115,7 +115,7 @@ def labeled_training_batches(data, augmentation, batch_size, seed=0,
             f"`augmentation` must be a SupervisedAugmentation (or a callable "
             f"((images, labels), seed) -> (images, labels)), got "
             f"{augmentation!r}.")
-    gather = _gatherer(data)
+    gather = _gatherer(_check_data(data))
     labels = tf.constant(data.labels.astype("int32"))
 
     def make_batch(indices, batch_seed):

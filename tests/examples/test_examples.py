@@ -48,6 +48,10 @@ RUNS = [
      ["--tiny", "--dry-run", "train.epochz=1"]),
     ("multi_worker", "multi_worker_pretrain.py",
      ["--tiny", "--launch-local", "2"]),
+    ("finetune", "finetune_all_widths.py",
+     ["--tiny", "--backbone", "{tmp}/slimclr/backbone.keras"]),
+    ("bad_finetune_backbone", "finetune_all_widths.py",
+     ["--tiny", "--backbone", "{tmp}/no_such_backbone.keras"]),
     ("export", "export_tflite.py", ["--tiny", "--output", "{tmp}/exported"]),
     ("bad_export_backbone", "export_tflite.py",
      ["--tiny", "--backbone", "{tmp}/no_such_backbone.keras"]),
@@ -293,3 +297,21 @@ def test_imagenet_pretrained_classifies_and_exports_every_width(outputs):
 def test_imagenet_pretrained_names_a_missing_checkpoint(outputs):
     code, _ = outputs["bad_imagenet_checkpoint"]
     assert "no file" in str(code) and "no_such_checkpoint" in str(code)
+
+
+def test_finetune_prints_a_row_per_width_beside_random_init(outputs):
+    text = _succeeded(outputs, "finetune")
+    assert "fine-tuning SlimResNet widths" in text
+    rows = re.findall(r"^\s+(1|0\.5|0\.25)\s+([\d,]+)\s+([\d.]+)\s+"
+                      r"([\d.]+)%\s+([\d.]+)%$", text, re.M)
+    widths = [r[0] for r in rows]
+    assert widths[0] == "1" and len(widths) >= 2, text
+    params = [int(r[1].replace(",", "")) for r in rows]
+    assert params == sorted(params, reverse=True) and params[0] > params[-1]
+    for row in rows:
+        assert 0 <= float(row[3]) <= 100 and 0 <= float(row[4]) <= 100
+
+
+def test_finetune_names_a_missing_backbone(outputs):
+    code, text = outputs["bad_finetune_backbone"]
+    assert code != 0 and "error: no backbone at" in str(code) + text

@@ -233,3 +233,33 @@ def test_semi_supervised_fine_tunes_every_width_at_once_beside_alone(
     after = keras.saving.load_model(os.path.join(copy, "backbone.keras"))
     for x, y in zip(before.get_weights(), after.get_weights()):
         np.testing.assert_array_equal(x, y)  # fine-tuned copies only
+
+
+def test_a_converted_us3l_range_fine_tunes_and_calibrates(tmp_path):
+    """A `keras-slim convert` output (official US3L checkpoint, a width
+    range) is a source too: the sandwich rule, then calibrated widths."""
+    import json
+
+    from keras_slim import cli
+    from tests.convert._fixtures import fixture
+    from tests.convert.test_convert_run import _image_tree
+
+    data = _image_tree(tmp_path / "images", classes=3, per_class=4, size=32)
+    out = str(tmp_path / "us3l")
+    assert cli.main(["convert",
+                     fixture("us3l_simclr_cifar_resnet18_tiny.pth.tar"), out,
+                     f"data.source={data}", "data.test_split=test",
+                     "data.image_size=32", "augmentation.crop_size=32",
+                     "--image-size", "32"]) == 0
+    assert cli.main(["finetune", out, "finetune.epochs=1",
+                     "finetune.batch_size=4", "finetune.num_random_widths=1",
+                     "finetune.random_baseline=false",
+                     "evaluation.calibration_batches=2"]) == 0
+    with open(os.path.join(out, "finetune", "results.json")) as f:
+        results = json.load(f)
+    assert results["num_classes"] == 3 and results["train_examples"] == 12
+    rows = results["widths"]
+    # Every stored width of the range is calibrated and evaluated.
+    assert len(rows) == 8 and rows[0]["width"] == 1.0
+    assert all(0.0 <= row["finetune_top1"] <= 1.0 for row in rows)
+    assert all("random_finetune_top1" not in row for row in rows)
