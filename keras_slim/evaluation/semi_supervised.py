@@ -172,6 +172,8 @@ def fine_tune_semi_supervised(
         ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
+    # Built here, not in the traced step (which would then trace twice).
+    model.optimizer.build(model.trainable_variables)
     # All epochs in one dataset read as one Keras epoch: setting up a Keras
     # epoch costs more than the few steps of a 1% subset.
     model.fit(

@@ -3,6 +3,7 @@ import inspect
 import keras
 from keras import ops
 
+from keras_slim._eager_build import EagerOptimizerBuild
 from keras_slim.heads import SlimMLPHead
 from keras_slim.methods import _tf_step
 from keras_slim.methods._per_batch_rate import PerBatchRate
@@ -11,7 +12,7 @@ from keras_slim.methods._registry import base_class
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")
-class SlimSSL(keras.Model):
+class SlimSSL(EagerOptimizerBuild, keras.Model):
     """Base of the slimmable self-supervised recipes: one step, every width.
 
     `train_step` runs the step's width slots one after the other on the
@@ -253,19 +254,6 @@ class SlimSSL(keras.Model):
                 rate, keras.optimizers.schedules.LearningRateSchedule)
                 and not isinstance(rate, PerBatchRate)):
             self.optimizer._learning_rate = PerBatchRate(rate, self.ssl_step)
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """Builds the optimizer before the first step, without a data batch.
-
-        Keras 3.15 builds a model under a strategy by reducing a distributed
-        batch to one example batch (`strategy.reduce("MEAN", batch)`), which
-        fails under `MultiWorkerMirroredStrategy` (keras issue 20585). A
-        recipe creates all its weights in its constructor and compiles no
-        loss or metric, so the optimizer is all that is left to build.
-        """
-        if self.optimizer is not None and not self.optimizer.built:
-            with self.distribute_strategy.scope():
-                self.optimizer.build(self.trainable_variables)
 
     # ------------------------------------------------------------ the step
     def train_step(self, data):

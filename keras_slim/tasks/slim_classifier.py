@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_slim._eager_build import EagerOptimizerBuild
 from keras_slim._width_view import WidthView
 from keras_slim.evaluation.calibration import calibrate_batch_norm
 from keras_slim.evaluation.calibration import require_calibrated
@@ -13,7 +14,7 @@ from keras_slim.width import width_name
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")
-class SlimClassifier(keras.Model):
+class SlimClassifier(EagerOptimizerBuild, keras.Model):
     """A slimmable backbone and classifier: one `fit` fine-tunes every width.
 
     Each training step runs, on one batch of `(images, labels)`, the widths of

@@ -14,6 +14,9 @@ from keras_slim.backbones import SlimResNet
 from keras_slim.tasks import SlimClassifier
 from tests.methods.test_distributed import run_script
 
+# Three scenarios in one process (a TensorFlow start each would cost more
+# than the steps): a width list and a range's sandwich ends, each one step
+# on one device and on two replicas, and drawn widths refused.
 MIRRORED = textwrap.dedent(
     """
     import json, os
@@ -27,20 +30,19 @@ MIRRORED = textwrap.dedent(
     from keras_slim.width import Widths
     from tests.methods._tiny_slim_net import TinySlimNet
 
-    WIDTHS = {widths}
-    DRAWN = {drawn}
     rng = np.random.default_rng(0)
     x = rng.random((16, 16, 16, 3), dtype="float32")
     y = rng.integers(0, 4, 16)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
-    def build(initial=None):
+    def build(widths, drawn, initial=None):
         keras.utils.set_random_seed(0)
         # Synchronized BN: both replicas normalize by the global batch's
         # statistics, as one device does.
-        backbone = TinySlimNet(widths=WIDTHS, base_width=8,
+        backbone = TinySlimNet(widths=widths, base_width=8,
                                synchronized=True)
         model = SlimClassifier(backbone, num_classes=4, seed=3,
-                               num_random_widths=DRAWN)
+                               num_random_widths=drawn)
         if initial is not None:
             model.set_weights(initial)
         model.compile(optimizer=keras.optimizers.SGD(0.001, momentum=0.9))
@@ -55,45 +57,56 @@ MIRRORED = textwrap.dedent(
         return max(float(np.abs(p - q).max()) for p, q in zip(a, b)
                    if p.dtype.kind == "f")
 
-    single = build()
-    initial = single.get_weights()
-    reference, loss = step(single)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
-        mirrored = build(initial)
-    if DRAWN:  # drawn widths cannot all-reduce inside tf.switch_case
-        try:
+    def same_step(widths):
+        single = build(widths, 0)
+        initial = single.get_weights()
+        reference, loss = step(single)
+        with strategy.scope():
+            mirrored = build(widths, 0, initial)
+        distributed, mirrored_loss = step(mirrored)
+        return {"moved": max_diff(initial, reference),
+                "diff": max_diff(reference, distributed),
+                "loss": loss, "mirrored_loss": mirrored_loss}
+
+    def drawn_refusal():
+        with strategy.scope():
+            mirrored = build(Widths(min_width=0.25, max_width=1.0), 2)
+        try:  # drawn widths cannot all-reduce inside tf.switch_case
             step(mirrored)
         except ValueError as error:
-            print("RESULT" + json.dumps({{"error": str(error)}}))
-        raise SystemExit(0)
-    distributed, mirrored_loss = step(mirrored)
-    print("RESULT" + json.dumps({{
-        "moved": max_diff(initial, reference),
-        "diff": max_diff(reference, distributed),
-        "loss": loss, "mirrored_loss": mirrored_loss}}))
+            return str(error)
+        return None
+
+    print("RESULT" + json.dumps({
+        "list": same_step([1.0, 0.5]),
+        "range_sandwich_ends": same_step(
+            Widths(min_width=0.25, max_width=1.0)),
+        "drawn_error": drawn_refusal()}))
     """
 )
 
 
-RANGE = "Widths(min_width=0.25, max_width=1.0)"
+@pytest.fixture(scope="module")
+def mirrored():
+    return run_script(MIRRORED)
 
 
-@pytest.mark.parametrize("widths", ["[1.0, 0.5]", RANGE],
-                         ids=["list", "range_sandwich_ends"])
-def test_two_replicas_take_the_one_device_step(widths):
-    out = run_script(MIRRORED.format(widths=widths, drawn=0))
+@pytest.mark.parametrize("widths", ["list", "range_sandwich_ends"])
+def test_two_replicas_take_the_one_device_step(mirrored, widths):
+    out = mirrored[widths]
     assert out["moved"] > 1e-4, out  # the weights did train
     # The same update: the losses are sums over examples / the global batch.
     assert out["diff"] < 2e-5, out
     assert out["mirrored_loss"] == pytest.approx(out["loss"], rel=1e-4)
 
 
-def test_drawn_widths_with_synchronized_batch_norm_are_refused_clearly():
-    out = run_script(MIRRORED.format(widths=RANGE, drawn=2))
+def test_drawn_widths_with_synchronized_batch_norm_are_refused_clearly(
+        mirrored):
+    error = mirrored["drawn_error"]
+    assert error is not None, "drawn widths trained on 2 replicas"
     assert "cannot train a synchronized-BatchNorm backbone on 2 replicas" \
-        in out["error"]
-    assert "num_random_widths=0" in out["error"]
+        in error
+    assert "num_random_widths=0" in error
 
 
 def test_mixed_float16_fine_tunes_with_float32_logits_and_weights():
