@@ -8,6 +8,7 @@ epoch, then whole epochs.
 
 import tensorflow as tf
 
+from keras_slim.runs.step_tensorboard import StepTensorBoard
 from keras_slim.runs.width_progress import WidthProgress
 
 __all__ = ["fit_from_step"]
@@ -60,6 +61,12 @@ def _fit(dataset, steps, initial_epoch, epochs, model, callbacks, verbose,
         options.experimental_distribute.auto_shard_policy = (
             tf.data.experimental.AutoShardPolicy.DATA)
         dataset = dataset.with_options(options)
-    model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
-              steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
-              verbose=verbose)
+    try:
+        model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
+                  steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
+                  verbose=verbose)
+    except BaseException:
+        for callback in callbacks:
+            if isinstance(callback, StepTensorBoard):
+                callback.close_after_failure()
+        raise

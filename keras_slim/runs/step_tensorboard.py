@@ -62,3 +62,17 @@ class StepTensorBoard(keras.callbacks.TensorBoard):
             getattr(self.model, self.step_variable)))
         self._pop_writer()
         self._push_writer(self._train_writer, self._global_train_batch)
+
+    def close_after_failure(self):
+        """Undo what a `fit` that raised left behind.
+
+        Keras' TensorBoard enters its writer and a `record_if(step %
+        update_freq == 0)` as global summary state at each batch and leaves
+        them only in `on_train_end`, which a failed `fit` (a NaN stop, a
+        Ctrl-C) never calls. Left in place, they filter every later summary
+        of the process by this run's step: a notebook's next TensorBoard
+        would log nothing at its epochs.
+        """
+        while self._prev_summary_state:
+            self._pop_writer()
+        self._close_writers()

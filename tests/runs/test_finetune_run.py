@@ -6,6 +6,7 @@ import shutil
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_slim.config import ConfigError
 from keras_slim.config import load_config
@@ -140,6 +141,11 @@ def test_a_killed_fine_tuning_resumes_to_the_same_weights(pretrained,
                  output_dir=cut, log=_quiet)
     monkeypatch.undo()
     assert read_checkpoint_state(os.path.join(cut, "checkpoint"))["step"] == 5
+    # The failed fit left no TensorBoard state behind: the process's next
+    # summaries are recorded (Keras' own would stay filtered by step 6).
+    with tf.summary.create_file_writer(str(tmp_path / "after")).as_default(
+            step=1):
+        assert bool(tf.summary.should_record_summaries())
     lines = []
     finetune(pretrained, options + ["train.checkpoint_every_steps=1"],
              output_dir=cut, log=lines.append)
