@@ -34,8 +34,7 @@ def images(rng, n=4, size=16, channels=3):
 def warm_up_statistics(backbone, x):
     """Training-mode passes so every width's BN statistics differ from init."""
     for width in backbone.widths.stat_widths:
-        for _ in range(3):
-            backbone(x, width=width, training=True)
+        backbone(x, width=width, training=True)
 
 
 @pytest.mark.parametrize("depth,expected_blocks", [(18, 8), (34, 16), (50, 16)])
