@@ -27,6 +27,7 @@ from keras_slim.config._loading import load_config
 from keras_slim.config._loading import validate_config
 from keras_slim.config._loading import widths_from_config
 from keras_slim.config._overrides import parse_override
+from keras_slim.config._overrides import parsed_overrides
 from keras_slim.config._overrides import set_path
 from keras_slim.config._setting import Setting
 from keras_slim.config._setting import setting
@@ -62,6 +63,7 @@ __all__ = [
     "set_path",
     "load_config",
     "parse_override",
+    "parsed_overrides",
     "setting",
     "validate_config",
     "widths_from_config",

@@ -20,16 +20,21 @@ def parse_override(text):
     return tuple(key.split(".")), parsed
 
 
-def apply_overrides(raw, overrides, problems):
-    """Set each `key=value` of `overrides` (or of one string) in `raw`."""
+def parsed_overrides(overrides, problems):
+    """`(key path, value)` of each `key=value` of `overrides` (or of one
+    string); one that does not parse goes to `problems` instead."""
     if isinstance(overrides, str):
         overrides = [overrides]
     for text in overrides:
         try:
-            key_path, value = parse_override(text)
+            yield parse_override(text)
         except ValueError as err:
             problems.append(("<override>", str(err)))
-            continue
+
+
+def apply_overrides(raw, overrides, problems):
+    """Set each `key=value` of `overrides` (or of one string) in `raw`."""
+    for key_path, value in parsed_overrides(overrides, problems):
         set_path(raw, key_path, value, problems)
 
 

@@ -70,11 +70,10 @@ def view_pairs(data, augmentation, batch_size, seed=0, start_step=0,
     assert steps == 2
     ```
     """
-    if not callable(augmentation):
-        raise TypeError(
-            f"`augmentation` must be a TwoViewAugmentation (or a callable "
-            f"(images, seed) -> (view1, view2)), got {augmentation!r}. For a "
-            f"preset: TwoViewAugmentation.from_preset(name, image_size).")
+    _check_augmentation(
+        augmentation, "a TwoViewAugmentation (or a callable (images, seed) "
+        "-> (view1, view2))", " For a preset: "
+        "TwoViewAugmentation.from_preset(name, image_size).")
     gather = _gatherer(_check_data(data))
     return _seeded_batches(
         data, batch_size, seed, start_step, steps,
@@ -110,11 +109,9 @@ def labeled_training_batches(data, augmentation, batch_size, seed=0,
     assert images.shape == (32, 8, 8, 1) and labels.shape == (32,)
     ```
     """
-    if not callable(augmentation):
-        raise TypeError(
-            f"`augmentation` must be a SupervisedAugmentation (or a callable "
-            f"((images, labels), seed) -> (images, labels)), got "
-            f"{augmentation!r}.")
+    _check_augmentation(
+        augmentation, "a SupervisedAugmentation (or a callable ((images, "
+        "labels), seed) -> (images, labels))")
     gather = _gatherer(_check_data(data))
     labels = tf.constant(data.labels.astype("int32"))
 
@@ -124,6 +121,12 @@ def labeled_training_batches(data, augmentation, batch_size, seed=0,
 
     return _seeded_batches(data, batch_size, seed, start_step, steps,
                            make_batch)
+
+
+def _check_augmentation(augmentation, expected, hint=""):
+    if not callable(augmentation):
+        raise TypeError(f"`augmentation` must be {expected}, got "
+                        f"{augmentation!r}.{hint}")
 
 
 def _seeded_batches(data, batch_size, seed, start_step, steps, make_batch):

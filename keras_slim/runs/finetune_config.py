@@ -4,7 +4,7 @@ import copy
 import os
 
 from keras_slim.config import ConfigError
-from keras_slim.config import parse_override
+from keras_slim.config import parsed_overrides
 from keras_slim.config import set_path
 from keras_slim.config import validate_config
 from keras_slim.runs.run_directory import RunDirectory
@@ -81,12 +81,7 @@ def finetune_config(run_dir, overrides=(), data=None, output_dir=None):
     problems, chosen_dir = [], output_dir
     if data is not None:
         config.setdefault("data", {})["source"] = data
-    for text in overrides:
-        try:
-            key_path, value = parse_override(text)
-        except ValueError as error:
-            problems.append(("<override>", str(error)))
-            continue
+    for key_path, value in parsed_overrides(overrides, problems):
         if not _changeable(key_path):
             problems.append((".".join(key_path), _fixed_message(key_path)))
             continue
