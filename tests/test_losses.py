@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from keras_slim import losses
+from tests._two_cpus import TWO_CPUS
 
 ATOL = 1e-5
 
@@ -214,15 +215,9 @@ def test_simclr_perfect_positives_have_accuracy_one(rng):
         np.testing.assert_array_equal(acc, 1.0)
 
 
-DISTRIBUTED_SCRIPT = textwrap.dedent(
+DISTRIBUTED_SCRIPT = TWO_CPUS + textwrap.dedent(
     """
-    import json, os
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     tf.config.threading.set_intra_op_parallelism_threads(1)
     import numpy as np
     from keras_slim import losses

@@ -11,14 +11,10 @@ import textwrap
 
 import numpy as np
 
-SCRIPT = textwrap.dedent(
+from tests._two_cpus import TWO_CPUS
+
+SCRIPT = TWO_CPUS + textwrap.dedent(
     """
-    import json, os
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
     from keras_slim import Widths
     from keras_slim.backbones import SlimResNet

@@ -16,16 +16,12 @@ import textwrap
 import numpy as np
 import pytest
 
+from tests._two_cpus import TWO_CPUS
+
 ROOT = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir)
 
-MIRRORED = textwrap.dedent(
+MIRRORED = TWO_CPUS + textwrap.dedent(
     """
-    import json, os
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
     from keras_slim.methods import SlimCLR
     from tests.methods._tiny_slim_net import TinySlimNet

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_slim.methods._tf_step import shuffled_keys
+from tests._two_cpus import TWO_CPUS
 
 
 def _encoder():
@@ -48,14 +49,8 @@ def test_splits_normalize_each_share_of_the_permuted_batch_apart():
     assert np.abs(keys - encode(x).numpy()).max() > 1e-2
 
 
-TWO_REPLICAS = textwrap.dedent(
+TWO_REPLICAS = TWO_CPUS + textwrap.dedent(
     """
-    import os
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import numpy as np
     from keras_slim.methods._tf_step import shuffled_keys
     from tests.methods.test_shuffle_bn import _encoder

@@ -21,6 +21,7 @@ from keras_slim.optimizers import LARS
 from keras_slim.optimizers import WarmupCosine
 from keras_slim.optimizers import parameter_groups
 from keras_slim.optimizers._lars_plan import LEGACY_DEFAULT_PATTERNS
+from tests._two_cpus import TWO_CPUS
 
 
 # ------------------------------------------------------------------- helpers
@@ -665,14 +666,8 @@ def test_every_banded_weight_of_a_backbone_is_one_group():
 # Logical CPU devices must be set before TensorFlow starts: one subprocess
 # runs every scenario (a plain and a banded model, each trained under a
 # 2-replica MirroredStrategy and on one device) and prints the weights.
-DISTRIBUTED = textwrap.dedent(
+DISTRIBUTED = TWO_CPUS + textwrap.dedent(
     """
-    import json, os
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
     from keras_slim.layers import SlimDense
     from keras_slim.optimizers import LARS

@@ -12,19 +12,14 @@ import pytest
 
 from keras_slim.backbones import SlimResNet
 from keras_slim.tasks import SlimClassifier
+from tests._two_cpus import TWO_CPUS
 from tests.methods.test_distributed import run_script
 
 # Three scenarios in one process (a TensorFlow start each would cost more
 # than the steps): a width list and a range's sandwich ends, each one step
 # on one device and on two replicas, and drawn widths refused.
-MIRRORED = textwrap.dedent(
+MIRRORED = TWO_CPUS + textwrap.dedent(
     """
-    import json, os
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
     from keras_slim.tasks import SlimClassifier
     from keras_slim.width import Widths
