@@ -1,4 +1,4 @@
-"""keras_slim: slimmable self-supervised pretraining for Keras 3 / TensorFlow.
+"""keras_slim: slimmable self-supervised pretraining for Keras 3 (TensorFlow, JAX).
 
 One pretraining run, one set of weights, several widths; each width a backbone
 for its compute budget, exportable on its own.
@@ -19,14 +19,14 @@ if "tensorflow" not in _sys.modules:
 
         import_tensorflow_quietly()
 
-try:
-    import tensorflow  # noqa: F401
-except ImportError as error:  # pragma: no cover - depends on the install
-    raise ImportError(
-        "keras_slim needs TensorFlow 2.21, which is an extra so that you can "
-        "choose the build: pip install 'keras-slim[cpu]' (tensorflow-cpu) or "
-        "'keras-slim[gpu]' (tensorflow)."
-    ) from error
+from keras_slim import _backend  # noqa: E402
+
+_backend.check_supported()
+if _backend.is_tensorflow():
+    # On JAX, the core (layers, backbones, recipes, training on arrays)
+    # needs no TensorFlow; tf.data, TFLite export and the TensorFlow backend
+    # do, and say so when it is missing.
+    _backend.require_tensorflow("The TensorFlow backend of keras_slim")
 
 from keras_slim import backbones  # noqa: E402
 from keras_slim import convert

@@ -3,19 +3,37 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+BACKEND = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+if BACKEND == "jax":
+    # The JAX suite (`KERAS_BACKEND=jax python -m pytest tests/jax`) runs
+    # where TensorFlow may not be installed: every other file is the
+    # TensorFlow suite's.
+    os.environ.setdefault("XLA_FLAGS",
+                          "--xla_force_host_platform_device_count=2")
+    collect_ignore_glob = [
+        name + ("/*" if os.path.isdir(os.path.join(TESTS_DIR, name)) else "")
+        for name in os.listdir(TESTS_DIR)
+        if name not in ("jax", "conftest.py", "__init__.py")
+    ]
+else:
+    collect_ignore = ["jax"]
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-# The test machine is shared (2 cores): keep TensorFlow to one thread each.
-try:
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-except RuntimeError:  # already initialized by another import
-    pass
+if BACKEND == "tensorflow":
+    import tensorflow as tf  # noqa: E402
+
+    # The test machine is shared (2 cores): keep TensorFlow to one thread
+    # each.
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # already initialized by another import
+        pass
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +59,7 @@ SHARED_DATA = os.path.join(
 # stale list costs time, never a result.
 SLOW_FILES_FIRST = (
     "examples/test_examples.py",             # 262 s
+    "methods/test_cross_backend.py",         # ~150 s (2 subprocesses)
     "runs/test_finetune_run.py",             # 221 s
     "runs/test_resume.py",                   # 140 s
     "convert/test_convert_run.py",           # 139 s
@@ -61,8 +80,7 @@ SLOW_FILES_FIRST = (
 
 def pytest_collection_modifyitems(session, config, items):
     """Slow files first; each file's tests keep their order."""
-    tests_dir = os.path.dirname(os.path.abspath(__file__))
-    rank = {os.path.join(tests_dir, *name.split("/")): i
+    rank = {os.path.join(TESTS_DIR, *name.split("/")): i
             for i, name in enumerate(SLOW_FILES_FIRST)}
     position = {id(item): i for i, item in enumerate(items)}
     items.sort(key=lambda item: (rank.get(str(item.path), len(rank)),

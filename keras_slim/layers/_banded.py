@@ -15,8 +15,9 @@ and slices it.
 
 import itertools
 
-import tensorflow as tf
 from keras import ops
+
+from keras_slim import _backend
 
 
 class BandedWeight:
@@ -50,7 +51,7 @@ class BandedWeight:
         # Computed eagerly even when Keras builds the layer inside a traced
         # function (e.g. while loading), where a graph tensor would be out of
         # scope by the time the band variables initialize.
-        with tf.init_scope():
+        with _backend.init_scope():
             full_value = ops.convert_to_numpy(
                 initializer(self.shape, dtype=layer.variable_dtype)
             )

@@ -1,7 +1,7 @@
 import keras
-import tensorflow as tf
 from keras import ops
 
+from keras_slim import _backend
 from keras_slim.layers._slim_norm import SlimNormLayer
 from keras_slim.width import width_name
 
@@ -149,14 +149,13 @@ class SlimBatchNormalization(SlimNormLayer):
         # Statistics in float32 even under mixed precision: float16 variances
         # of large activations overflow.
         x = ops.cast(inputs, "float32")
-        replica = tf.distribute.get_replica_context()
-        if not self.synchronized or replica is None or (
-            replica.num_replicas_in_sync == 1
-        ):
+        # On JAX there is no replica context: the step is one program over
+        # the global batch, so every BatchNorm is synchronized.
+        replicas = _backend.replica_context()
+        if not self.synchronized or replicas is None:
             return ops.moments(x, axes)
         count = ops.cast(ops.prod(ops.shape(x)[:-1]), "float32")
-        total, total_sq, total_count = replica.all_reduce(
-            tf.distribute.ReduceOp.SUM,
+        total, total_sq, total_count = replicas.all_reduce_sum(
             [ops.sum(x, axes), ops.sum(ops.square(x), axes), count],
         )
         mean = total / total_count

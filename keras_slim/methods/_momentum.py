@@ -4,8 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_slim import _backend
 from keras_slim import losses
-from keras_slim.methods import _tf_step
 
 
 def clone_layer(layer, name, input_shape=None):
@@ -15,7 +15,9 @@ def clone_layer(layer, name, input_shape=None):
     if not copy.built:
         copy.build(input_shape)
     for target, source in zip(copy.weights, layer.weights):
-        target.assign(source)
+        # A copy of the value: on JAX the two variables would otherwise
+        # share one buffer, which a jitted step cannot donate twice.
+        target.assign(ops.convert_to_numpy(source))
     return copy
 
 
@@ -76,7 +78,7 @@ class KeyQueue:
         self.model = model
 
     def enqueue(self, keys):
-        keys = _tf_step.gather_replicas(keys)
+        keys = _gather_replicas(keys)
         keys = ops.cast(losses.l2_normalize(keys), "float32")
         batch = keys.shape[0]
         if batch is not None and self.size % batch:
@@ -96,3 +98,9 @@ class KeyQueue:
         )
         queue.assign(updated)
         self.model.queue_pointer.assign((pointer + batch) % self.size)
+
+
+def _gather_replicas(x):
+    """`x` of every replica in sync, concatenated along axis 0 in order."""
+    replicas = _backend.replica_context()
+    return x if replicas is None else replicas.all_gather(x, axis=0)

@@ -4,7 +4,7 @@ A step trains a list of *slots*. A static slot always runs one width; a
 random slot runs one width of a candidate grid chosen in the graph (a
 switch in the step module, so shapes stay static and the trace count stays bounded by
 the grid, never by the step count). Randomness is stateless, seeded by
-`(seed, step)`: every replica and worker draws the same widths.
+`(seed, step)`: every replica, worker and backend draws the same widths.
 
 Training moves through *phases* (SlimCLR's slow start, US3L's dynamic
 sampling); the phase is a function of the step, chosen in the graph too.
@@ -14,7 +14,7 @@ import dataclasses
 
 from keras import ops
 
-from keras_slim.methods._tf_step import stateless_uniform
+from keras_slim._stateless_random import stateless_uniform
 from keras_slim.width import width_name
 
 
@@ -69,7 +69,7 @@ def sandwich_draws(seed, step, grid_size, valid_count, draws):
     `draws` indices; a draw that cannot be filled without repeating a width
     gets `grid_size` (the "skip" branch).
     """
-    scores = stateless_uniform([grid_size], seed, step)
+    scores = stateless_uniform(grid_size, seed, step)
     index = ops.arange(grid_size, dtype="int32")
     inside = ops.logical_and(index > 0, index < valid_count - 1)
     scores = ops.where(inside, scores, 2.0 + ops.cast(index, "float32"))
@@ -93,13 +93,14 @@ def uniform_draws(seed, step, grid, lowest, draws):
     descending).
     """
     largest = float(grid[0])
-    values = lowest + (largest - lowest) * stateless_uniform(
-        [draws], seed, step, dtype="float64")
-    candidates = ops.convert_to_tensor(grid, "float64")
+    # float32 on every backend (JAX has no float64 by default), so that
+    # TensorFlow and JAX round a draw to the same grid width.
+    values = lowest + (largest - lowest) * stateless_uniform(draws, seed, step)
+    candidates = ops.convert_to_tensor(grid, "float32")
     distance = ops.abs(values[:, None] - candidates[None, :])
     outside = ops.logical_or(candidates < lowest - 1e-9,
                              ops.arange(len(grid)) == 0)
     distance = ops.where(outside[None, :],
-                         ops.convert_to_tensor(float("inf"), "float64"),
+                         ops.convert_to_tensor(float("inf"), "float32"),
                          distance)
     return ops.sort(ops.cast(ops.argmin(distance, axis=1), "int32"))

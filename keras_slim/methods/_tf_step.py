@@ -9,48 +9,27 @@ beside this module:
   applied once per step or once per width;
 * the width slots: the step's phase and each random slot's width chosen in
   the graph with `tf.switch_case` (static shapes, a bounded trace count);
-* the replicas: the global-batch mean of a loss, the all-gather of MoCo's
-  queue keys, the logs Keras can reduce under `MultiWorkerMirroredStrategy`;
-* MoCo's Shuffle-BN of the key encoder, a permutation across replicas;
-* the stateless random numbers seeded by `(seed, step)` (`keras.random` takes
-  no tensor seed) and the non-finite check that stops a step.
+* the replicas: the global-batch mean of a loss, the logs Keras can reduce
+  under `MultiWorkerMirroredStrategy` (the gathers of negatives, queue keys
+  and Shuffle-BN images use `keras_slim._backend.replica_context()`);
+* the non-finite check that stops a step (`check_numerics`).
+
+`keras_slim/methods/_jax_step.py` is the same step on JAX.
 """
 
 import tensorflow as tf
 from keras import ops
 
 from keras_slim import losses
+from keras_slim.methods._step_logs import NONFINITE
+from keras_slim.methods._step_logs import nonfinite_detail
+from keras_slim.methods._step_logs import slot_keys
 
-NONFINITE = "Non-finite loss at width"
-METRICS = ("loss", "ssl_loss", "distill_loss", "accuracy", "grad_norm",
-           "embedding_std")
 # What a failed `check_numerics` raises out of `model.fit`.
 STEP_ERROR = tf.errors.InvalidArgumentError
 
 
 # ------------------------------------------------------------ small pieces
-def stateless_uniform(shape, seed, step, dtype="float32"):
-    """Uniform [0, 1) numbers of `shape`, the same wherever `(seed, step)` is."""
-    return tf.random.stateless_uniform(
-        shape, seed=tf.stack([tf.cast(seed, tf.int64),
-                              tf.cast(step, tf.int64)]),
-        dtype=dtype,
-    )
-
-
-def add_n(tensors):
-    """The sum of a list of tensors, in TensorFlow's `add_n` order."""
-    return tf.add_n(list(tensors))
-
-
-def gather_replicas(x):
-    """`x` of every replica in sync, concatenated along axis 0 in order."""
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-        return x
-    return ctx.all_gather(x, axis=0)
-
-
 def multi_worker_safe(logs):
     """Logs that Keras 3.15 can reduce under MultiWorkerMirroredStrategy.
 
@@ -64,15 +43,9 @@ def multi_worker_safe(logs):
     return logs
 
 
-def nonfinite_message(error, step):
-    """The `FloatingPointError` text of a failed step, or None if another."""
-    if NONFINITE not in str(error):
-        return None
-    detail = str(error).split(NONFINITE, 1)[1].split(";")[0]
-    return (f"{NONFINITE}{detail} at training step {step} (counted from 0; "
-            f"the weights are those before it): lower the learning rate, "
-            f"check the inputs for NaN/Inf, or use mixed precision with "
-            f"loss scaling.")
+def fit_callbacks(model):
+    """Callbacks `SlimSSL.fit` adds on TensorFlow: none."""
+    return []
 
 
 # ------------------------------------------------------------ the steps
@@ -159,7 +132,7 @@ def _run_random(model, slot, index, views, targets, teacher, training):
         return run
 
     def skip():
-        values = {k: tf.zeros(()) for k in _slot_keys(slot.name)}
+        values = {k: tf.zeros(()) for k in slot_keys(slot.name)}
         return [tf.zeros_like(v) for v in model.online_variables], values
 
     branches = [branch(w) for w in slot.candidates] + [skip]
@@ -181,8 +154,8 @@ def _run_width(model, slot, width, views, targets, teacher, training, dense):
         # non-finite loss stops the step before any weight changes.
         loss = tf.debugging.check_numerics(
             tf.cast(loss, tf.float32),
-            f"{NONFINITE} {width:g} ({slot.name}); lower the learning "
-            f"rate or check the inputs for NaN/Inf.",
+            f"{NONFINITE}{nonfinite_detail(width, slot.name)}; lower the "
+            f"learning rate or check the inputs for NaN/Inf.",
         )
         scaled = _scale(model, loss)
     grads = [None] * len(variables)
@@ -219,13 +192,9 @@ def _width_values(model, slot, out, penalty, grads):
     }
 
 
-def _slot_keys(name):
-    return [f"{name}/{m}" for m in METRICS] + [f"{name}/active"]
-
-
 def _empty_values(model):
     return {key: tf.zeros(()) for name in model.slot_names()
-            for key in _slot_keys(name)}
+            for key in slot_keys(name)}
 
 
 def _after(views, grads):
@@ -278,78 +247,3 @@ def _add(total, grad):
     if total is None:
         return grad
     return total + grad
-
-
-# ------------------------------------------------------------ Shuffle-BN
-# MoCo's Shuffle-BN for the key encoder, across replicas or split on one.
-#
-# MoCo's key encoder runs in training mode, so its BatchNorm statistics come
-# from the batch it encodes. Computed on each replica's own queries' batch, the
-# statistics would leak which examples share a replica (a shortcut the
-# contrastive task can exploit). The official code (`_batch_shuffle_ddp` in
-# SlimCLR's `models/s_moco.py`, MoCo's `moco/builder.py`) shuffles the key
-# images across GPUs first and unshuffles the keys after; its one-GPU CIFAR
-# demo emulates the same with a BatchNorm over 8 splits of the batch.
-# `shuffled_keys` does both: the global batch is permuted (one permutation,
-# the same on every replica, drawn from `(seed, step)`), each replica encodes
-# its share in `splits` separately normalized chunks, and the keys are put back
-# in order.
-def shuffled_keys(encode, images, seed, step, splits=1):
-    """`encode(images)` with Shuffle-BN; `encode` maps images to keys.
-
-    Args:
-        encode: the key encoder (images -> keys), run in training mode.
-        images: this replica's key images.
-        seed: int; with `step`, seeds the permutation.
-        step: int tensor, the training step.
-        splits: chunks each replica's share is encoded in (BatchNorm
-            statistics per chunk): the one-device emulation of several GPUs.
-
-    Returns:
-        this replica's keys, in the order of `images`.
-    """
-    local_static = images.shape[0]
-    if splits > 1 and local_static is not None and local_static % splits:
-        raise ValueError(
-            f"key_bn_splits={splits} must divide each replica's batch of "
-            f"{local_static} key images. Use a batch size that is a multiple "
-            f"of {splits} per replica, or change key_bn_splits.")
-    all_images, offset = _gather_by_sum(images)
-    local = tf.shape(images)[0]
-    total = tf.shape(all_images)[0]
-    noise = tf.random.stateless_uniform(
-        [total], seed=tf.stack([tf.cast(seed, tf.int64),
-                                tf.cast(step, tf.int64)]))
-    permutation = tf.argsort(noise)
-    mine = tf.gather(all_images, permutation[offset:offset + local])
-    mine.set_shape(images.shape)  # gather loses the static image shape
-    chunks = tf.split(mine, splits, axis=0) if splits > 1 else [mine]
-    keys = tf.concat([encode(chunk) for chunk in chunks], axis=0)
-    all_keys, _ = _gather_by_sum(keys)
-    unshuffled = tf.gather(all_keys, tf.argsort(permutation))
-    mine_keys = unshuffled[offset:offset + local]
-    mine_keys.set_shape(keys.shape)
-    return mine_keys
-
-
-def _gather_by_sum(x):
-    """All-gathers `x` along axis 0 as a sum of zero-padded copies.
-
-    `ReplicaContext.all_gather` of image batches fails under
-    `MultiWorkerMirroredStrategy` in TF 2.21 ("destinations can not be
-    empty"); an all-reduce of each replica's rows placed in a zero tensor of
-    the global batch gives the same tensor with the collective every
-    strategy supports.
-    """
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-        return x, 0
-    local = tf.shape(x)[0]
-    replica = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
-    offset = replica * local
-    total = local * ctx.num_replicas_in_sync
-    rows = tf.reshape(offset + tf.range(local), (-1, 1))
-    padded = tf.scatter_nd(rows, x, tf.concat([[total], tf.shape(x)[1:]], 0))
-    gathered = ctx.all_reduce(tf.distribute.ReduceOp.SUM, padded)
-    gathered.set_shape([None] + list(x.shape[1:]))
-    return gathered, offset

@@ -1,11 +1,14 @@
+import importlib
 import inspect
 
 import keras
 from keras import ops
 
+from keras_slim import _backend
 from keras_slim._eager_build import EagerOptimizerBuild
 from keras_slim.heads import SlimMLPHead
-from keras_slim.methods import _tf_step
+from keras_slim.methods._step_logs import METRICS
+from keras_slim.methods._step_logs import nonfinite_message
 from keras_slim.methods._per_batch_rate import PerBatchRate
 from keras_slim.methods._plan import sandwich_draws
 from keras_slim.methods._registry import base_class
@@ -119,8 +122,10 @@ class SlimSSL(EagerOptimizerBuild, keras.Model):
         self.backbone = backbone
         self.seed = int(seed)
         self.per_width_update = bool(per_width_update)
+        # int32 on JAX, whose default configuration has no int64.
         self.ssl_step = keras.Variable(
-            0, dtype="int64", trainable=False, name="ssl_step",
+            0, dtype="int64" if _backend.is_tensorflow() else "int32",
+            trainable=False, name="ssl_step",
             aggregation="only_first_replica",
         )
         self._trackers = {}
@@ -221,7 +226,7 @@ class SlimSSL(EagerOptimizerBuild, keras.Model):
     def _build_trackers(self):
         self._trackers = {"loss": keras.metrics.Mean(name="loss")}
         for name in self.slot_names():
-            for metric in _tf_step.METRICS:
+            for metric in METRICS:
                 key = f"{name}/{metric}"
                 self._trackers[key] = keras.metrics.Mean(name=key)
         # Recipes create every weight in their constructor.
@@ -238,10 +243,14 @@ class SlimSSL(EagerOptimizerBuild, keras.Model):
             FloatingPointError: a width's loss became NaN or Inf. The weights
                 are those before the failing step.
         """
+        steps = _step_module()
+        extra = steps.fit_callbacks(self)
+        if extra:
+            kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + extra
         try:
             return super().fit(*args, **kwargs)
-        except _tf_step.STEP_ERROR as error:
-            message = _tf_step.nonfinite_message(
+        except steps.STEP_ERROR as error:
+            message = nonfinite_message(
                 error, int(ops.convert_to_numpy(self.ssl_step)))
             if message is None:
                 raise
@@ -256,15 +265,24 @@ class SlimSSL(EagerOptimizerBuild, keras.Model):
             self.optimizer._learning_rate = PerBatchRate(rate, self.ssl_step)
 
     # ------------------------------------------------------------ the step
-    def train_step(self, data):
-        return _tf_step.train_step(self, self._unpack_views(data))
+    # On TensorFlow Keras calls `train_step(data)`; on JAX
+    # `train_step(state, data)` (state: the variables' arrays).
+    def train_step(self, *args):
+        *state, data = args
+        return _step_module().train_step(self, *state,
+                                         self._unpack_views(data))
 
-    def test_step(self, data):
-        return _tf_step.test_step(self, self._unpack_views(data))
+    def test_step(self, *args):
+        *state, data = args
+        return _step_module().test_step(self, *state,
+                                        self._unpack_views(data))
 
-    def predict_step(self, data):
+    def predict_step(self, *args):
+        *state, data = args
         if isinstance(data, (tuple, list)):
             data = data[0]
+        if state:
+            return _step_module().predict_step(self, *state, data)
         return self(data, training=False)
 
     def draw_indices(self, slots, step):
@@ -289,19 +307,25 @@ class SlimSSL(EagerOptimizerBuild, keras.Model):
         Returns:
             list of floats (a random slot with no width to draw is left out).
         """
+        return list(self.slot_widths(step).values())
+
+    def slot_widths(self, step):
+        """`{slot name: width}` of the slots training step `step` runs, in
+        the order it runs them (a random slot with no width to draw is left
+        out)."""
         step = int(step)
         slots = [s for start, s in self.phases() if step >= start][-1]
         draws = None
         if any(not s.is_static for s in slots):
-            draws = self.draw_indices(slots,
-                                      ops.convert_to_tensor(step, "int64"))
+            draws = self.draw_indices(
+                slots, ops.convert_to_tensor(step, self.ssl_step.dtype))
             draws = [int(i) for i in ops.convert_to_numpy(draws)]
-        widths = []
+        widths = {}
         for slot in slots:
             if slot.is_static:
-                widths.append(float(slot.candidates[0]))
+                widths[slot.name] = float(slot.candidates[0])
             elif draws[slot.draw] < len(slot.candidates):
-                widths.append(float(slot.candidates[draws[slot.draw]]))
+                widths[slot.name] = float(slot.candidates[draws[slot.draw]])
         return widths
 
     def record(self, values):
@@ -365,3 +389,11 @@ class SlimSSL(EagerOptimizerBuild, keras.Model):
         )
         return cls(**config)
 
+
+# The backend's step module: `_tf_step` or `_jax_step`.
+_STEP_MODULES = {"tensorflow": "_tf_step", "jax": "_jax_step"}
+
+
+def _step_module():
+    return importlib.import_module(
+        f"keras_slim.methods.{_STEP_MODULES[_backend.name()]}")

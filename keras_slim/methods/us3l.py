@@ -3,7 +3,6 @@ from keras import ops
 
 from keras_slim import losses
 from keras_slim.layers import SlimConv2D
-from keras_slim.methods import _tf_step
 from keras_slim.methods._group_terms import group_terms
 from keras_slim.methods._plan import Slot
 from keras_slim.methods._plan import uniform_draws
@@ -316,11 +315,11 @@ class US3L(SlimSSL):
             if width != self.grid[0]:  # official: predictors skipped at 1.0
                 modules += self.base_method.sub_width_heads()
             terms = group_terms(modules)
-        return _tf_step.add_n([
+        return ops.sum(ops.stack([
             losses.group_regularization(tensor, self.group_lambda, alpha,
                                         binned=binned)
             for tensor, binned in terms
-        ])
+        ]))
 
     def _regularization_ramp(self):
         """0 -> 1 over the first half of training (GroupReg.cal_lambda)."""

@@ -1,8 +1,9 @@
 """LARS: layer-wise adaptive rate scaling for self-supervised pretraining."""
 
 import keras
-import tensorflow as tf
 from keras import ops
+
+from keras_slim import _backend
 
 from keras_slim.optimizers._lars_plan import check_bool
 from keras_slim.optimizers._lars_plan import check_exclusion_call
@@ -22,10 +23,6 @@ def _as_dense(gradient):
         # A sparse (IndexedSlices) gradient: its norm needs it all anyway.
         return ops.convert_to_tensor(gradient)
     return gradient
-
-
-def _backend_variable(variable):
-    return variable.value if isinstance(variable, keras.Variable) else variable
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")
@@ -296,43 +293,26 @@ class LARS(keras.optimizers.Optimizer):
         return [coupled[i] for i in indices], step_sizes
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        # Keras's TF optimizer all-reduces the gradients here (in replica
-        # context) and then, in a cross-replica merge_call, runs update_step
-        # on each variable's copies separately: too late to see the other
-        # bands of a weight. So LARS computes the shared trust ratios between
-        # the two, from the all-reduced gradients, and passes each variable
-        # its step size. Without a strategy the all-reduce and merge_call are
-        # no-ops; all decisions are Python, so jit_compile traces it as is.
+        # Under tf.distribute, Keras's TF optimizer all-reduces the gradients
+        # (in replica context) and then, in a cross-replica merge_call, runs
+        # update_step on each variable's copies separately: too late to see
+        # the other bands of a weight. So LARS computes the shared trust
+        # ratios between the two, from the all-reduced gradients, and passes
+        # each variable its step size (keras_slim._backend does the two
+        # TensorFlow parts; on JAX and without a strategy they are no-ops).
+        # All decisions are Python, so jit_compile traces it as is.
         variables = list(trainable_variables)
-        backend_variables = [_backend_variable(v) for v in variables]
-        reduced = self._all_reduce_sum_gradients(
-            list(zip(grads, backend_variables))
-        )
+        reduced = _backend.all_reduce_gradients(self, grads, variables)
         coupled, step_sizes = self._coupled_gradients_and_step_sizes(
-            [g for g, _ in reduced], variables,
-            self._rate_in_velocity(learning_rate),
+            reduced, variables, self._rate_in_velocity(learning_rate),
         )
-        tf.__internal__.distribute.interim.maybe_merge_call(
-            self._distributed_momentum_update,
-            self._distribution_strategy,
-            list(zip(coupled, step_sizes, backend_variables)),
-            learning_rate,
+        _backend.update_each_variable(
+            self, self._momentum_update,
+            list(zip(coupled, step_sizes, variables)), learning_rate,
         )
 
     def _rate_in_velocity(self, learning_rate):
         return learning_rate if self.learning_rate_in_velocity else 1.0
-
-    def _distributed_momentum_update(self, distribution, updates,
-                                     learning_rate):
-        # `update` runs the function once per copy of the variable, with the
-        # per-replica arguments of that copy's replica.
-        for grad, step_size, variable in updates:
-            distribution.extended.update(
-                variable,
-                self._momentum_update,
-                args=(grad, step_size, learning_rate),
-                group=False,
-            )
 
     def _momentum_update(self, variable, grad, step_size, learning_rate):
         """`v = momentum * v + step_size * grad`; `w -= lr * v` (or Nesterov).

@@ -8,7 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_slim.methods._tf_step import shuffled_keys
+from keras_slim.methods._shuffle_bn import shuffled_keys
+from keras_slim._stateless_random import stateless_uniform
 from tests._two_cpus import TWO_CPUS
 
 
@@ -25,8 +26,8 @@ def _encoder():
 
 
 def _permutation(seed, step, total):
-    noise = tf.random.stateless_uniform([total], seed=[seed, step])
-    return np.argsort(noise.numpy(), kind="stable")
+    noise = stateless_uniform(total, seed, step)
+    return np.argsort(keras.ops.convert_to_numpy(noise), kind="stable")
 
 
 def test_on_one_device_unsplit_the_keys_are_the_plain_ones():
@@ -52,7 +53,7 @@ def test_splits_normalize_each_share_of_the_permuted_batch_apart():
 TWO_REPLICAS = TWO_CPUS + textwrap.dedent(
     """
     import numpy as np
-    from keras_slim.methods._tf_step import shuffled_keys
+    from keras_slim.methods._shuffle_bn import shuffled_keys
     from tests.methods.test_shuffle_bn import _encoder
 
     x = np.random.default_rng(1).normal(size=(8, 5)).astype("float32")

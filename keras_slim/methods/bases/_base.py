@@ -7,7 +7,7 @@ from keras import ops
 from keras_slim import losses
 from keras_slim.methods._momentum import clone_layer
 from keras_slim.methods._momentum import ema_update
-from keras_slim.methods._tf_step import shuffled_keys
+from keras_slim.methods._shuffle_bn import shuffled_keys
 
 
 @dataclasses.dataclass(frozen=True)
