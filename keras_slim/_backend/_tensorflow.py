@@ -1,5 +1,7 @@
 """The TensorFlow side of `keras_slim._backend`: `tf.distribute` replicas."""
 
+import functools
+
 import keras
 import tensorflow as tf
 
@@ -48,13 +50,15 @@ def all_reduce_gradients(optimizer, grads, variables):
 def update_each_variable(optimizer, update, updates, learning_rate):
     # Keras's TF optimizer updates each variable in a cross-replica
     # merge_call, once per copy, with that copy's replica's arguments.
+    # `update` is bound into the merged function, not passed as an argument:
+    # merge_call regroups its arguments per replica.
     backend_updates = [(g, s, _backend_variable(v)) for g, s, v in updates]
     tf.__internal__.distribute.interim.maybe_merge_call(
-        _update_copies, optimizer._distribution_strategy, backend_updates,
-        update, learning_rate)
+        functools.partial(_update_copies, update=update),
+        optimizer._distribution_strategy, backend_updates, learning_rate)
 
 
-def _update_copies(distribution, updates, update, learning_rate):
+def _update_copies(distribution, updates, learning_rate, update):
     for grad, step_size, variable in updates:
         distribution.extended.update(
             variable, update, args=(grad, step_size, learning_rate),

@@ -18,8 +18,9 @@ function of the state on JAX:
   branch per grid width: no retracing as the step advances);
 * a weight is updated only when a width read it, as TensorFlow's tape gives
   it no gradient otherwise (a fixed width list's bands above a width);
-* a non-finite loss leaves the whole state as it was, and `NonFiniteStop`
-  stops `fit` naming the width and the step, as TensorFlow's check does.
+* a non-finite loss (or gradient, without loss scaling) leaves the whole
+  state as it was, and `NonFiniteStop` stops `fit` naming the width and
+  the step, as TensorFlow's checks do.
 
 No replica code: under `keras.distribution` the step is one program over the
 global batch, so BatchNorm statistics, contrastive negatives and the queue's
@@ -33,6 +34,8 @@ from keras import ops
 
 from keras_slim import losses
 from keras_slim.methods._step_logs import NONFINITE
+from keras_slim.methods._step_logs import checks_gradients
+from keras_slim.methods._step_logs import gradient_detail
 from keras_slim.methods._step_logs import nonfinite_detail
 from keras_slim.methods._step_logs import nonfinite_message
 from keras_slim.methods._step_logs import slot_keys
@@ -255,7 +258,11 @@ class _Step:
         if self.training and model.per_width_update:
             self.apply(grads)
         values = _width_values(model, slot, out, penalty, grads)
-        return grads, values, jnp.isfinite(loss), out
+        finite = jnp.isfinite(loss)
+        if self.training and checks_gradients(model.optimizer):
+            finite = jnp.logical_and(finite, jnp.isfinite(
+                values[f"{slot.name}/grad_norm"]))
+        return grads, values, finite, out
 
     def switch(self, index, branches):
         """`branches[index]()`, chosen inside the compiled step.
@@ -356,11 +363,12 @@ class NonFiniteStop(keras.callbacks.Callback):
         model = self.model
         widths = model.slot_widths(self._step)
         for name in model.slot_names():
-            value = logs.get(f"{name}/loss")
-            if value is not None and not jnp.isfinite(value):
-                detail = nonfinite_detail(widths.get(name, float("nan")),
-                                          name)
-                raise FloatingPointError(nonfinite_message(
-                    f"{NONFINITE}{detail};", self._step))
+            width = widths.get(name, float("nan"))
+            for key, detail in (("loss", nonfinite_detail),
+                                ("grad_norm", gradient_detail)):
+                value = logs.get(f"{name}/{key}")
+                if value is not None and not jnp.isfinite(value):
+                    raise FloatingPointError(nonfinite_message(
+                        f"{NONFINITE}{detail(width, name)};", self._step))
         raise FloatingPointError(nonfinite_message(
             f"{NONFINITE} (unknown);", self._step))

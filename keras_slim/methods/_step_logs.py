@@ -1,6 +1,8 @@
 """What a recipe's step logs and how a non-finite step is reported, on any
 backend (the TensorFlow and JAX steps share it)."""
 
+import keras
+
 NONFINITE = "Non-finite loss at width"
 METRICS = ("loss", "ssl_loss", "distill_loss", "accuracy", "grad_norm",
            "embedding_std")
@@ -14,6 +16,22 @@ def slot_keys(name):
 def nonfinite_detail(width, slot_name):
     """The width part of a non-finite message: ` 0.5 (w0.5)`."""
     return f" {width:g} ({slot_name})"
+
+
+def checks_gradients(optimizer):
+    """Whether a step also stops on a non-finite gradient.
+
+    A finite loss can still have a NaN gradient (a NaN pixel that a max
+    drops on the way forward), which would silently poison every weight.
+    Under loss scaling an overflowing gradient is expected instead: the
+    `LossScaleOptimizer` skips that update and lowers its scale.
+    """
+    return not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+def gradient_detail(width, slot_name):
+    """The width part of a non-finite-gradient message."""
+    return nonfinite_detail(width, slot_name) + " (in its gradient)"
 
 
 def nonfinite_message(error, step):

@@ -22,6 +22,8 @@ from keras import ops
 
 from keras_slim import losses
 from keras_slim.methods._step_logs import NONFINITE
+from keras_slim.methods._step_logs import checks_gradients
+from keras_slim.methods._step_logs import gradient_detail
 from keras_slim.methods._step_logs import nonfinite_detail
 from keras_slim.methods._step_logs import slot_keys
 
@@ -161,11 +163,26 @@ def _run_width(model, slot, width, views, targets, teacher, training, dense):
     grads = [None] * len(variables)
     if training:
         grads = tape.gradient(scaled, variables)
+        if checks_gradients(model.optimizer):
+            grads = _checked(grads, gradient_detail(width, slot.name))
         if model.per_width_update:
             _apply(model, grads)
     if dense:
         grads = _dense(grads, variables)
     return grads, _width_values(model, slot, out, penalty, grads), out
+
+
+def _checked(grads, detail):
+    """`grads`, ordered after a check that their global norm is finite."""
+    present = [tf.cast(g, tf.float32) for g in grads if g is not None]
+    if not present:
+        return grads
+    check = tf.debugging.check_numerics(
+        tf.linalg.global_norm(present),
+        f"{NONFINITE}{detail}; lower the learning rate or check the inputs "
+        f"for NaN/Inf.")
+    with tf.control_dependencies([check]):
+        return [None if g is None else tf.identity(g) for g in grads]
 
 
 def _width_values(model, slot, out, penalty, grads):

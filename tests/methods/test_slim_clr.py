@@ -179,6 +179,27 @@ def test_nan_loss_stops_training_naming_the_width():
             np.testing.assert_array_equal(np.array(variable), value)
 
 
+def test_a_nan_gradient_under_a_finite_loss_stops_training_too():
+    model = SlimCLR(tiny_backbone(base_width=2), base="mocov2", queue_size=16)
+    compile_sgd(model)
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 12, 12, 3), dtype="float32")
+    second = np.flip(x, axis=2).copy()
+    x[0, 0, 0, 0] = np.nan
+    before = weights_of(model)
+    # The full width's loss stays finite here (a max drops the NaN pixel on
+    # the way forward), its gradient does not: the step stops all the same
+    # instead of writing NaN into every weight.
+    with pytest.raises(FloatingPointError,
+                       match=r"at width 1 \(w1\) \(in its gradient\) at "
+                             r"training step 0"):
+        model.fit((x, second), batch_size=8, verbose=0)
+    trainable = {id(v) for v in model.trainable_weights}
+    for variable, value in zip(model.weights, before):
+        if id(variable) in trainable:  # no update from the failed step
+            np.testing.assert_array_equal(np.array(variable), value)
+
+
 def test_per_width_update_applies_one_update_per_width():
     model = SlimCLR(tiny_backbone(), base="simclr", per_width_update=True)
     compile_sgd(model)
