@@ -5,6 +5,11 @@ labels `(N,)` (most functions also take a `tf.data.Dataset` of
 `(images, labels)` batches). Every function evaluates each width separately
 and returns `{width: value}`. A width range's widths must be BN-calibrated
 first (`calibrate_batch_norm`); evaluating an uncalibrated width is an error.
+
+On the JAX backend everything runs on numpy arrays without TensorFlow,
+except `paper_linear_probe` (its random crops) and
+`fine_tune_semi_supervised` (its `tf.data` augmentation), which use
+TensorFlow's image ops on either backend and say so when it is missing.
 """
 
 from keras_slim.evaluation.calibration import calibrate_batch_norm

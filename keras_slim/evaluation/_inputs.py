@@ -4,12 +4,16 @@ Every evaluation function takes images as a numpy array `(N, H, W, C)` (or a
 `tf.data.Dataset` of image batches or `(images, labels)` batches) and labels
 as integer class ids `(N,)`. Bad input fails here with a message that says
 what is wrong and how to fix it, never deep inside TensorFlow.
+
+TensorFlow is never imported here: a `tf.data.Dataset` can only exist once
+its user imported TensorFlow, so on JAX without TensorFlow every input is an
+array.
 """
 
 import numbers
+import sys
 
 import numpy as np
-import tensorflow as tf
 
 from keras_slim.backbones.slim_backbone import SlimBackbone
 
@@ -26,7 +30,8 @@ def check_backbone(backbone, name="backbone"):
 
 
 def is_dataset(data):
-    return isinstance(data, tf.data.Dataset)
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(data, tf.data.Dataset)
 
 
 def as_images(images, name="images"):

@@ -10,9 +10,9 @@ refuses).
 """
 
 import numpy as np
-import tensorflow as tf
 
 from keras_slim.evaluation import _inputs
+from keras_slim.evaluation._compiled import float_batch
 from keras_slim.evaluation._compiled import forward_function
 from keras_slim.layers import SlimBatchNormalization
 
@@ -90,7 +90,7 @@ def calibrate_batch_norm(
         count = 0
         batches = _calibration_batches(images, batch_size, num_batches, seed)
         for batch in batches:
-            step(tf.cast(batch, "float32"))
+            step(float_batch(batch))
             count += 1
         counts[width] = count
     return counts

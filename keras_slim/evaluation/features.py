@@ -1,9 +1,9 @@
 """Backbone features at a width, in inference mode."""
 
 import numpy as np
-import tensorflow as tf
 
 from keras_slim.evaluation import _inputs
+from keras_slim.evaluation._compiled import float_batch
 from keras_slim.evaluation._compiled import forward_function
 from keras_slim.evaluation.calibration import require_calibrated
 
@@ -11,10 +11,11 @@ from keras_slim.evaluation.calibration import require_calibrated
 def extract_features(backbone, images, width=None, batch_size=256):
     """Pooled backbone features of `images` at `width`, in inference mode.
 
-    Each width has one compiled function, traced once for any batch size
-    and image size and reused by every later call at that width: no retrace
-    per call, and since the width is fixed inside it (not read from any
-    state), a function of one width can never serve another.
+    Each width has one compiled function, reused by every later call at
+    that width (TensorFlow traces it once for any batch size and image size;
+    JAX compiles it once per input shape), and since the width is fixed
+    inside it (not read from any state), a function of one width can never
+    serve another.
 
     Args:
         backbone: a `keras_slim.backbones.SlimBackbone`.
@@ -79,9 +80,9 @@ def features_and_labels(
     forward = forward_function(backbone, width)
     outputs, found = [], []
     for image_batch, label_batch in _inputs.batches(images, batch_size, name):
-        batch = tf.cast(image_batch, "float32")
+        batch = float_batch(image_batch)
         _check_channels(backbone, batch, name)
-        outputs.append(forward(batch).numpy().astype("float32"))
+        outputs.append(np.asarray(forward(batch)).astype("float32"))
         if label_batch is not None:
             found.append(label_batch)
     if not outputs:

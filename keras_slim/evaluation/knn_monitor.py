@@ -141,6 +141,7 @@ class KNNMonitor(keras.callbacks.Callback):
 
     def evaluate(self):
         """`{width: top-1}` of the backbone now (calibrating a range)."""
+        self._sync_trained_weights()
         backbone = self._backbone()
         widths = _inputs.resolve_widths(backbone, self.widths)
         if self.calibrate_bn and backbone.widths.is_range:
@@ -167,6 +168,20 @@ class KNNMonitor(keras.callbacks.Callback):
                 f"KNNMonitor(..., backbone=your_backbone)."
             )
         return _inputs.check_backbone(backbone, "model.backbone")
+
+    def _sync_trained_weights(self):
+        """Puts the weights `fit` is training into the model's variables.
+
+        On JAX Keras's trainer holds the model's state as arrays during
+        `fit` and writes them back at the end of each epoch, or on demand
+        (`jax_state_sync`, which also makes it read the variables again
+        before its next step, so a calibration is kept). Syncing here lets
+        the monitor evaluate the current weights wherever it is called
+        from. TensorFlow trains the variables themselves: nothing to do.
+        """
+        sync = getattr(self._model, "jax_state_sync", None)
+        if sync is not None:
+            sync()
 
     def _move_to_front(self):
         """Puts this monitor first in the CallbackList running it."""

@@ -16,9 +16,10 @@ bias, so they take the raw features.
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from keras_slim.evaluation import _inputs
+from keras_slim.evaluation._compiled import gradient_step
 from keras_slim.evaluation.features import labeled_features
 from keras_slim.evaluation.linear_probe_result import LinearProbeResult
 from keras_slim.width import width_name
@@ -156,20 +157,19 @@ def _train_probes(
     )
     variables = [v for w in widths for v in probes[w].trainable_variables]
     optimizer.build(variables)
-    inputs = {w: tf.constant(features[w]) for w in widths}
-    targets = tf.constant(labels)
+    inputs = {w: ops.convert_to_tensor(features[w]) for w in widths}
+    targets = ops.convert_to_tensor(labels)
 
-    @tf.function(reduce_retracing=True)
-    def train_step(indices):
-        y = tf.gather(targets, indices)
-        with tf.GradientTape() as tape:
-            logits = {
-                w: probes[w](tf.gather(inputs[w], indices)) for w in widths
-            }
-            loss = _probe_loss(logits, y, widths, joint)
-        gradients = tape.gradient(loss, variables)
-        optimizer.apply(gradients, variables)
+    def loss_fn(constants, indices):
+        inputs, targets = constants
+        logits = {
+            w: probes[w](ops.take(inputs[w], indices, axis=0)) for w in widths
+        }
+        y = ops.take(targets, indices, axis=0)
+        return _probe_loss(logits, y, widths, joint)
 
+    train_step = gradient_step(loss_fn, variables, optimizer,
+                               constants=(inputs, targets))
     # Independent probes share nothing, so training them on the same batches
     # with their losses summed equals training each alone (Adam adapts each
     # weight separately).
@@ -177,23 +177,23 @@ def _train_probes(
     for _ in range(epochs):
         order = rng.permutation(count).astype("int32")
         for start in range(0, count, batch_size):
-            train_step(tf.constant(order[start:start + batch_size]))
+            train_step(ops.convert_to_tensor(order[start:start + batch_size]))
     return probes
 
 
 def _probe_loss(logits, labels, widths, joint):
     total = 0.0
-    teacher = tf.nn.softmax(tf.stop_gradient(logits[widths[0]]))
+    teacher = ops.softmax(ops.stop_gradient(logits[widths[0]]))
     for index, width in enumerate(widths):
-        cross_entropy = tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels, logits[width]
+        cross_entropy = ops.mean(
+            ops.sparse_categorical_crossentropy(
+                labels, logits[width], from_logits=True
             )
         )
         if joint and index > 0:
-            soft = tf.reduce_mean(
-                tf.nn.softmax_cross_entropy_with_logits(
-                    teacher, logits[width]
+            soft = ops.mean(
+                ops.categorical_crossentropy(
+                    teacher, logits[width], from_logits=True
                 )
             )
             total += (cross_entropy + soft) / 2.0

@@ -10,14 +10,22 @@ x0.1 at epochs 60 and 80 of 100). Jointly (`--inplace_distill 1
 --inplace_distill_mixed 1`): the largest width learns from the labels; every
 other width from `(CE + soft CE to the largest width's detached softmax) / 2`;
 the width losses are summed (`--slim_loss sum`).
+
+The crops are TensorFlow's stateless image ops (`_tf_crops.py`) on either
+backend, so on JAX this protocol needs TensorFlow installed; the probe's
+step runs on the Keras backend.
 """
+
+import importlib
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from keras_slim.data import _augment_ops
+from keras_slim import _backend
 from keras_slim.evaluation import _inputs
+from keras_slim.evaluation._compiled import float_batch
+from keras_slim.evaluation._compiled import gradient_step
 from keras_slim.evaluation.linear_probe_result import LinearProbeResult
 from keras_slim.optimizers.coupled_sgd import CoupledSGD
 
@@ -55,6 +63,10 @@ def paper_linear_probe(backbone, train_images, train_labels, test_images,
         `LinearProbeResult`: `{width: test top-1}`, `.classifiers`
         `{width: keras.layers.Dense}` on the raw features.
 
+    Raises:
+        ImportError: TensorFlow is not installed (its image ops make the
+            crops, on either backend).
+
     Example:
 
     ```python
@@ -85,21 +97,26 @@ def paper_linear_probe(backbone, train_images, train_labels, test_images,
     test_x, test_y = _arrays(test_images, test_labels, "test")
     num_classes = _inputs.resolve_num_classes(
         num_classes, ("train_labels", train_y), ("test_labels", test_y))
+    # The crops are TensorFlow's image ops, on either backend.
+    _backend.require_tensorflow("paper_linear_probe (its random crops)")
+    crops = importlib.import_module(
+        "keras_slim.evaluation._tf_crops").crop_function(
+            crop_scale, train_x.shape[1:3])
     heads = {w: _head(backbone, w, num_classes, seed + i)
              for i, w in enumerate(widths)}
     steps = max(1, len(train_x) // batch_size)
     optimizer = CoupledSGD(
         _rate(learning_rate, milestones, epochs, steps), momentum=momentum)
     variables = [v for w in widths for v in heads[w].trainable_variables]
-    step = _train_step(backbone, heads, widths, optimizer, variables, joint,
-                       crop_scale, train_x.shape[1:3])
+    step = gradient_step(_loss_function(backbone, heads, widths, joint),
+                         variables, optimizer, backbone.weights)
     rng = np.random.default_rng(seed)
     for epoch in range(epochs):
         order = rng.permutation(len(train_x))
         for i in range(steps):
             rows = order[i * batch_size:(i + 1) * batch_size]
-            step(tf.constant(train_x[rows]), tf.constant(train_y[rows]),
-                 tf.constant([seed, epoch * steps + i], tf.int32))
+            views = crops(train_x[rows], [seed, epoch * steps + i])
+            step(float_batch(views), ops.convert_to_tensor(train_y[rows]))
     accuracies = {w: _top1(backbone, heads[w], w, test_x, test_y, batch_size)
                   for w in widths}
     return LinearProbeResult(accuracies, heads, num_classes, joint)
@@ -140,40 +157,30 @@ def _rate(learning_rate, milestones, epochs, steps):
         boundaries, values)
 
 
-def _train_step(backbone, heads, widths, optimizer, variables, joint,
-                crop_scale, size):
+def _loss_function(backbone, heads, widths, joint):
     largest = widths[0]
 
-    @tf.function
-    def step(images, labels, seed):
-        batch = tf.shape(images)[0]
-        boxes = _augment_ops.crop_boxes(
-            seed, batch, size[0], size[1], crop_scale, (3 / 4, 4 / 3), 10)
-        flip = _augment_ops.coin(seed + 1, batch, 0.5)
-        views = _augment_ops.crop_resize_flip(images, boxes, flip, size)
-        with tf.GradientTape() as tape:
-            total, soft = 0.0, None
-            for width in widths:
-                features = tf.stop_gradient(
-                    backbone(views, width=width, training=False))
-                logits = heads[width](features)
-                hard = keras.losses.sparse_categorical_crossentropy(
-                    labels, logits, from_logits=True)
-                if width == largest:
-                    soft = tf.stop_gradient(tf.nn.softmax(logits))
-                    loss = tf.reduce_mean(hard)
-                elif joint:
-                    distill = keras.losses.categorical_crossentropy(
-                        soft, logits, from_logits=True)
-                    loss = tf.reduce_mean(0.5 * (hard + distill))
-                else:
-                    loss = tf.reduce_mean(hard)
-                total += loss
-        grads = tape.gradient(total, variables)
-        optimizer.apply(grads, variables)
+    def loss_fn(constants, views, labels):
+        total, soft = 0.0, None
+        for width in widths:
+            features = ops.stop_gradient(
+                backbone(views, width=width, training=False))
+            logits = heads[width](features)
+            hard = keras.losses.sparse_categorical_crossentropy(
+                labels, logits, from_logits=True)
+            if width == largest:
+                soft = ops.stop_gradient(ops.softmax(logits))
+                loss = ops.mean(hard)
+            elif joint:
+                distill = keras.losses.categorical_crossentropy(
+                    soft, logits, from_logits=True)
+                loss = ops.mean(0.5 * (hard + distill))
+            else:
+                loss = ops.mean(hard)
+            total += loss
         return total
 
-    return step
+    return loss_fn
 
 
 def _top1(backbone, head, width, images, labels, batch_size):

@@ -12,8 +12,8 @@ import numbers
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from keras_slim import _backend
 from keras_slim.evaluation import _inputs
 from keras_slim.evaluation.calibration import require_calibrated
 from keras_slim.width import width_name
@@ -120,6 +120,10 @@ def fine_tune_semi_supervised(
     Returns:
         float, test top-1 in [0, 1].
 
+    Raises:
+        ImportError: TensorFlow is not installed (the augmentation is a
+            `tf.data` pipeline, on either backend).
+
     Example:
 
     ```python
@@ -163,6 +167,11 @@ def fine_tune_semi_supervised(
         num_classes, ("train_labels", train_y), ("test_labels", test_y)
     )
     subset = labeled_subset(train_y, label_fraction, seed, num_classes)
+    # First: on JAX without TensorFlow this fails before anything is built.
+    # All epochs in one dataset read as one Keras epoch: setting up a Keras
+    # epoch costs more than the few steps of a 1% subset.
+    examples = _augmented(train_x[subset], train_y[subset], epochs,
+                          batch_size, seed)
     model = _classifier(backbone, width, train_x.shape[1:], num_classes, seed)
     steps = math.ceil(epochs * len(subset) / batch_size)
     _limit_batch_norm_memory(model, steps)
@@ -174,13 +183,7 @@ def fine_tune_semi_supervised(
     )
     # Built here, not in the traced step (which would then trace twice).
     model.optimizer.build(model.trainable_variables)
-    # All epochs in one dataset read as one Keras epoch: setting up a Keras
-    # epoch costs more than the few steps of a 1% subset.
-    model.fit(
-        _augmented(train_x[subset], train_y[subset], epochs, batch_size,
-                   seed),
-        epochs=1, shuffle=False, verbose=0,
-    )
+    model.fit(examples, epochs=1, shuffle=False, verbose=0)
     logits = model.predict(test_x, batch_size=256, verbose=0)
     return float(np.mean(np.argmax(logits, axis=1) == test_y))
 
@@ -229,8 +232,11 @@ def _augmented(images, labels, epochs, batch_size, seed):
     """`epochs` passes of shuffled, flipped, padded-and-cropped examples.
 
     Reproducible from `seed`: each pass has its own order and every example
-    of every pass its own stateless augmentation seed.
+    of every pass its own stateless augmentation seed. A `tf.data` pipeline:
+    it needs TensorFlow, on either backend.
     """
+    tf = _backend.require_tensorflow(
+        "fine_tune_semi_supervised (its tf.data augmentation)")
     height, width = images.shape[1:3]
     pad_y, pad_x = max(1, height // 8), max(1, width // 8)
     examples = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(

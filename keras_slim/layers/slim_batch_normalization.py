@@ -102,9 +102,9 @@ class SlimBatchNormalization(SlimNormLayer):
         targets = self.widths.stat_widths if widths is None else widths
         for w in targets:
             i = self.widths.stat_index(w)
-            self.moving_means[i].assign(ops.zeros_like(self.moving_means[i]))
+            self.moving_means[i].assign(ops.zeros(self.moving_means[i].shape))
             self.moving_variances[i].assign(
-                ops.ones_like(self.moving_variances[i])
+                ops.ones(self.moving_variances[i].shape)
             )
             self.calibration_counts[i].assign(0.0)
 

@@ -98,8 +98,10 @@ class CoupledSGD(keras.optimizers.Optimizer):
         new_value = ops.subtract(variable, ops.multiply(lr, step))
         if self.skip_zero_gradients:
             ran = ops.any(ops.not_equal(grad, 0))
-            new_buf = ops.where(ran, new_buf, buf)
-            new_value = ops.where(ran, new_value, variable)
+            # Read as tensors: JAX's `where` takes no Keras variables.
+            new_buf = ops.where(ran, new_buf, ops.convert_to_tensor(buf))
+            new_value = ops.where(ran, new_value,
+                                  ops.convert_to_tensor(variable))
         self.assign(buf, new_buf)
         self.assign(variable, new_value)
 

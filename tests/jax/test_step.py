@@ -21,12 +21,12 @@ from tests.methods._tiny_slim_net import TinySlimNet
 ROOT = __file__.rsplit("/tests/", 1)[0]
 
 
-def _model(widths=(1.0, 0.5), **options):
+def _model(widths=(1.0, 0.5), base="mocov2", **options):
     keras.utils.set_random_seed(0)
     backbone = TinySlimNet(widths=widths, base_width=2,
                            input_shape=(None, None, 3))
     options.setdefault("queue_size", 16)
-    model = SlimCLR(backbone, base="mocov2", **options)
+    model = SlimCLR(backbone, base=base, **options)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     return model
 

@@ -8,7 +8,11 @@ The TensorFlow run writes each scenario's initial weights and views to
 start from the same numbers (Keras's initializers draw differently per
 backend). Each run then takes one `train_on_batch` step and writes the
 step's logs and every weight after it to `OUT_DIR/<scenario>_<backend>.npz`.
-Imports no TensorFlow itself.
+
+`save_files` writes `.keras` files and their outputs at every width: the
+TensorFlow run saves `OUT_DIR/<name>_tensorflow.keras`, the JAX run loads
+those and saves its own `<name>_jax.keras` (which the test, on TensorFlow,
+loads back). Imports no TensorFlow itself.
 """
 
 import os
@@ -69,6 +73,41 @@ def views():
         "float32")
 
 
+# name: (builder, the widths whose outputs are compared)
+SAVED = {
+    "slimclr": (lambda: build("slimclr_mocov2"), LIST),
+    "backbone_range": (
+        lambda: TinySlimNet(widths=RANGE, base_width=2,
+                            input_shape=(None, None, 3)),
+        (1.0, 0.5714, 0.25)),
+}
+
+
+def saved_outputs(model, widths):
+    """`{width: features}` of a recipe's or a backbone's `.keras` file."""
+    backbone = getattr(model, "backbone", model)
+    images = views()[0]
+    return {w: keras.ops.convert_to_numpy(backbone(images, width=w))
+            for w in widths}
+
+
+def save_files(out_dir):
+    backend = keras.backend.backend()
+    for name, (make, widths) in SAVED.items():
+        if backend != "tensorflow":
+            loaded = keras.saving.load_model(
+                os.path.join(out_dir, f"{name}_tensorflow.keras"))
+            np.savez(os.path.join(out_dir, f"{name}_loaded_on_{backend}.npz"),
+                     **{str(w): v for w, v in
+                        saved_outputs(loaded, widths).items()})
+        keras.utils.set_random_seed(0)
+        model = make()
+        model.save(os.path.join(out_dir, f"{name}_{backend}.keras"))
+        np.savez(os.path.join(out_dir, f"{name}_saved_on_{backend}.npz"),
+                 **{str(w): v for w, v in
+                    saved_outputs(model, widths).items()})
+
+
 def run(name, out_dir):
     backend = keras.backend.backend()
     model = build(name)
@@ -92,3 +131,4 @@ def run(name, out_dir):
 if __name__ == "__main__":
     for scenario in (sys.argv[2:] or SCENARIOS):
         run(scenario, sys.argv[1])
+    save_files(sys.argv[1])

@@ -6,6 +6,9 @@ update per width; DSPNet) takes one step on each backend from the same
 initial weights (`tests/methods/_cross_backend.py`, one process per backend).
 The per-width losses agree to 1e-5 (relative) and every weight after the
 step (online, EMA encoders, BatchNorm statistics, MoCo's queue) to 1e-4.
+
+A `.keras` file saved on one backend loads on the other with the same
+outputs at every width (a recipe with a width list, a backbone with a range).
 """
 
 import os
@@ -15,7 +18,11 @@ import sys
 import numpy as np
 import pytest
 
+import keras
+
+from tests.methods._cross_backend import SAVED
 from tests.methods._cross_backend import SCENARIOS
+from tests.methods._cross_backend import saved_outputs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -63,3 +70,24 @@ def test_one_step_is_the_same_on_both_backends(steps, name):
             changed += not np.array_equal(tf_step[key], init[f"arr_{index}"])
     # The step trained: most weights moved.
     assert changed > len(logs)
+
+
+@pytest.mark.parametrize("name", sorted(SAVED))
+def test_keras_files_load_across_backends_with_equal_outputs(steps, name):
+    widths = SAVED[name][1]
+    saved_on_tf = _load(steps, name, "saved_on_tensorflow")
+    loaded_on_jax = _load(steps, name, "loaded_on_jax")
+    saved_on_jax = _load(steps, name, "saved_on_jax")
+    loaded_on_tf = saved_outputs(keras.saving.load_model(
+        os.path.join(steps, f"{name}_jax.keras")), widths)
+    for width in widths:
+        key = str(width)
+        scale = np.abs(saved_on_tf[key]).max()
+        assert scale > 1e-2  # real features, not BatchNorm-crushed zeros
+        np.testing.assert_allclose(loaded_on_jax[key], saved_on_tf[key],
+                                   rtol=1e-5, atol=1e-6 * scale, err_msg=key)
+        np.testing.assert_allclose(loaded_on_tf[width], saved_on_jax[key],
+                                   rtol=1e-5, atol=1e-6 * scale, err_msg=key)
+    # Each width is its own network, not one output sliced.
+    assert not np.allclose(saved_on_tf[str(widths[0])][:, :2],
+                           saved_on_tf[str(widths[-1])][:, :2])
