@@ -84,6 +84,17 @@ def run_child(backend, args, jit=False):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def table(rows):
+    """The BENCHMARKS.md table of a run's rows."""
+    lines = ["| backend | XLA | step (s) | images/s | first step (s) | "
+             "speed vs TensorFlow |", "|---|---|---|---|---|---|"]
+    lines += [f"| {row['backend']} | {'on' if row['xla'] else 'off'} | "
+              f"{row['step_s']:.3f} | {row['images_per_s']:.1f} | "
+              f"{row['first_step_s']:.1f} | "
+              f"**{row['speed_vs_tensorflow']:.2f}** |" for row in rows]
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -117,14 +128,7 @@ def main():
                 r["first_step_s"] for r in results),
             "speed_vs_tensorflow": tf_default / step,
         })
-    print("| backend | XLA | step (s) | images/s | first step (s) | "
-          "speed vs TensorFlow |")
-    print("|---|---|---|---|---|---|")
-    for row in rows:
-        print(f"| {row['backend']} | {'on' if row['xla'] else 'off'} | "
-              f"{row['step_s']:.3f} | {row['images_per_s']:.1f} | "
-              f"{row['first_step_s']:.1f} | "
-              f"**{row['speed_vs_tensorflow']:.2f}** |")
+    print(table(rows))
     path = _common.write_result("bench_backends", {
         "machine": _common.machine(), "batch": args.batch,
         "widths": WIDTHS, "rounds": args.rounds, "steps": args.steps,

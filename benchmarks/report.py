@@ -8,6 +8,7 @@ import json
 import os
 
 from benchmarks.bench_backbone_step import table as backbone_table
+from benchmarks.bench_backends import table as backends_table
 
 HERE = os.path.dirname(__file__)
 
@@ -61,6 +62,19 @@ def ssl_sections():
         print()
 
 
+def backends_section():
+    result = _load("bench_backends")
+    if result is None:
+        return
+    print(f"#### SlimCLR-MoCo v2 step by backend: batch {result['batch']}, "
+          f"median of {result['steps']} steps x {result['rounds']} rounds")
+    print(f"{result['date']}, commit {result['commit']}, "
+          f"{result['machine']}\n")
+    print(backends_table(result["rows"]))
+    print()
+
+
 if __name__ == "__main__":
     backbone_sections()
     ssl_sections()
+    backends_section()
