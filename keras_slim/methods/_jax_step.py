@@ -32,13 +32,13 @@ import jax.numpy as jnp
 import keras
 from keras import ops
 
-from keras_slim import losses
 from keras_slim.methods._step_logs import NONFINITE
 from keras_slim.methods._step_logs import checks_gradients
 from keras_slim.methods._step_logs import gradient_detail
 from keras_slim.methods._step_logs import nonfinite_detail
 from keras_slim.methods._step_logs import nonfinite_message
 from keras_slim.methods._step_logs import slot_keys
+from keras_slim.methods._step_logs import width_values
 
 
 class STEP_ERROR(Exception):  # noqa: N801 - the TensorFlow step's name
@@ -229,10 +229,10 @@ class _Step:
             with _RecordingScope(mapping) as scope:
                 out = model.width_outputs(width, views, self.targets, teacher,
                                           self.training)
-                ssl = _mean(out["ssl"])
+                ssl = ops.mean(ops.cast(out["ssl"], "float32"))
                 distill = 0.0
                 if out.get("distill") is not None:
-                    distill = _mean(out["distill"])
+                    distill = ops.mean(ops.cast(out["distill"], "float32"))
                 penalty = ops.cast(model.regularization(width), "float32")
                 loss = model.combine(slot, ssl, distill) + penalty
                 noted["read"] = set(scope.read)
@@ -257,7 +257,8 @@ class _Step:
             variable.assign(value)
         if self.training and model.per_width_update:
             self.apply(grads)
-        values = _width_values(model, slot, out, penalty, grads)
+        values = width_values(model, slot, out, penalty,
+                              _grad_norm(model, grads))
         finite = jnp.isfinite(loss)
         if self.training and checks_gradients(model.optimizer):
             finite = jnp.logical_and(finite, jnp.isfinite(
@@ -292,30 +293,6 @@ class _Step:
         pairs = [(g, v) for g, v in zip(grads, self.online) if g is not None]
         self.model.optimizer.apply([g for g, _ in pairs],
                                    [v for _, v in pairs])
-
-
-def _width_values(model, slot, out, penalty, grads):
-    ssl_mean = _mean(out["ssl"])
-    distill_mean = jnp.zeros((), "float32")
-    if out.get("distill") is not None:
-        distill_mean = _mean(out["distill"])
-    accuracy = out.get("accuracy")
-    name = slot.name
-    return {
-        f"{name}/loss": model.combine(slot, ssl_mean, distill_mean) + penalty,
-        f"{name}/ssl_loss": ssl_mean,
-        f"{name}/distill_loss": distill_mean,
-        f"{name}/accuracy": (jnp.zeros((), "float32") if accuracy is None
-                             else _mean(accuracy)),
-        f"{name}/grad_norm": _grad_norm(model, grads),
-        f"{name}/embedding_std": ops.cast(
-            losses.embedding_std(out["embedding"]), "float32"),
-        f"{name}/active": jnp.ones((), "float32"),
-    }
-
-
-def _mean(per_example):
-    return ops.mean(ops.cast(per_example, "float32"))
 
 
 def _scale(model, loss):

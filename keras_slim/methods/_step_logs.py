@@ -2,6 +2,9 @@
 backend (the TensorFlow and JAX steps share it)."""
 
 import keras
+from keras import ops
+
+from keras_slim import losses
 
 NONFINITE = "Non-finite loss at width"
 METRICS = ("loss", "ssl_loss", "distill_loss", "accuracy", "grad_norm",
@@ -43,3 +46,33 @@ def nonfinite_message(error, step):
             f"the weights are those before it): lower the learning rate, "
             f"check the inputs for NaN/Inf, or use mixed precision with "
             f"loss scaling.")
+
+
+def width_values(model, slot, out, penalty, grad_norm):
+    """The values one width logs (`slot_keys`), from its `width_outputs`.
+
+    Means of this replica's examples: under `tf.distribute` Keras averages
+    the metrics over replicas, which gives the global means (the gradient
+    uses the global-batch scaling instead); on JAX the batch is global.
+    """
+    ssl_mean = _mean(out["ssl"])
+    distill_mean = ops.zeros((), "float32")
+    if out.get("distill") is not None:
+        distill_mean = _mean(out["distill"])
+    accuracy = out.get("accuracy")
+    name = slot.name
+    return {
+        f"{name}/loss": model.combine(slot, ssl_mean, distill_mean) + penalty,
+        f"{name}/ssl_loss": ssl_mean,
+        f"{name}/distill_loss": distill_mean,
+        f"{name}/accuracy": (ops.zeros((), "float32") if accuracy is None
+                             else _mean(accuracy)),
+        f"{name}/grad_norm": grad_norm,
+        f"{name}/embedding_std": ops.cast(
+            losses.embedding_std(out["embedding"]), "float32"),
+        f"{name}/active": ops.ones((), "float32"),
+    }
+
+
+def _mean(per_example):
+    return ops.mean(ops.cast(per_example, "float32"))

@@ -20,12 +20,12 @@ beside this module:
 import tensorflow as tf
 from keras import ops
 
-from keras_slim import losses
 from keras_slim.methods._step_logs import NONFINITE
 from keras_slim.methods._step_logs import checks_gradients
 from keras_slim.methods._step_logs import gradient_detail
 from keras_slim.methods._step_logs import nonfinite_detail
 from keras_slim.methods._step_logs import slot_keys
+from keras_slim.methods._step_logs import width_values
 
 # What a failed `check_numerics` raises out of `model.fit`.
 STEP_ERROR = tf.errors.InvalidArgumentError
@@ -169,7 +169,8 @@ def _run_width(model, slot, width, views, targets, teacher, training, dense):
             _apply(model, grads)
     if dense:
         grads = _dense(grads, variables)
-    return grads, _width_values(model, slot, out, penalty, grads), out
+    return grads, width_values(model, slot, out, penalty,
+                                _grad_norm(model, grads)), out
 
 
 def _checked(grads, detail):
@@ -183,30 +184,6 @@ def _checked(grads, detail):
         f"for NaN/Inf.")
     with tf.control_dependencies([check]):
         return [None if g is None else tf.identity(g) for g in grads]
-
-
-def _width_values(model, slot, out, penalty, grads):
-    # Logged values are this replica's means; Keras averages the metrics
-    # over replicas, which gives the global means (the gradient uses the
-    # global-batch scaling instead).
-    ssl_mean = tf.reduce_mean(tf.cast(out["ssl"], tf.float32))
-    distill_mean = tf.zeros(())
-    if out.get("distill") is not None:
-        distill_mean = tf.reduce_mean(tf.cast(out["distill"], tf.float32))
-    accuracy = out.get("accuracy")
-    name = slot.name
-    return {
-        f"{name}/loss": model.combine(slot, ssl_mean, distill_mean) + penalty,
-        f"{name}/ssl_loss": ssl_mean,
-        f"{name}/distill_loss": distill_mean,
-        f"{name}/accuracy": (
-            tf.zeros(()) if accuracy is None
-            else tf.reduce_mean(tf.cast(accuracy, tf.float32))
-        ),
-        f"{name}/grad_norm": _grad_norm(model, grads),
-        f"{name}/embedding_std": losses.embedding_std(out["embedding"]),
-        f"{name}/active": tf.ones(()),
-    }
 
 
 def _empty_values(model):
