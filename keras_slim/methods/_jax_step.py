@@ -33,6 +33,7 @@ import keras
 from keras import ops
 
 from keras_slim.methods._step_logs import NONFINITE
+from keras_slim.methods._step_logs import add_gradient
 from keras_slim.methods._step_logs import checks_gradients
 from keras_slim.methods._step_logs import gradient_detail
 from keras_slim.methods._step_logs import nonfinite_detail
@@ -188,7 +189,7 @@ class _Step:
             else:
                 grads, slot_values, ok = self.run_random(
                     slot, draws[slot.draw], views, teacher)
-            total = [_add(t, g) for t, g in zip(total, grads)]
+            total = [add_gradient(t, g) for t, g in zip(total, grads)]
             finite = jnp.logical_and(finite, ok)
             values.update(slot_values)
         values["loss"] = sum(values[f"{n}/loss"] * values[f"{n}/active"]
@@ -309,14 +310,6 @@ def _grad_norm(model, grads):
     if hasattr(model.optimizer, "scale_loss"):
         norm = norm / ops.cast(model.optimizer.scale_loss(1.0), "float32")
     return norm
-
-
-def _add(total, grad):
-    if grad is None:
-        return total
-    if total is None:
-        return grad
-    return total + grad
 
 
 # ------------------------------------------------------------ the stop

@@ -1,5 +1,5 @@
-"""What a recipe's step logs and how a non-finite step is reported, on any
-backend (the TensorFlow and JAX steps share it)."""
+"""What a recipe's step logs, how a non-finite step is reported, and how
+gradients add up: the pieces the TensorFlow and JAX steps share."""
 
 import keras
 from keras import ops
@@ -76,3 +76,12 @@ def width_values(model, slot, out, penalty, grad_norm):
 
 def _mean(per_example):
     return ops.mean(ops.cast(per_example, "float32"))
+
+
+def add_gradient(total, grad):
+    """`total + grad`, where None is a gradient a width did not produce."""
+    if grad is None:
+        return total
+    if total is None:
+        return grad
+    return total + grad

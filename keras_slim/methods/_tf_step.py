@@ -21,6 +21,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_slim.methods._step_logs import NONFINITE
+from keras_slim.methods._step_logs import add_gradient
 from keras_slim.methods._step_logs import checks_gradients
 from keras_slim.methods._step_logs import gradient_detail
 from keras_slim.methods._step_logs import nonfinite_detail
@@ -114,7 +115,7 @@ def _run_slots(model, slots, views, targets, step, training, dense):
                 model, slot, draws[slot.draw], views, targets, teacher,
                 training,
             )
-        total = [_add(t, g) for t, g in zip(total, grads)]
+        total = [add_gradient(t, g) for t, g in zip(total, grads)]
         values.update(slot_values)
     values["loss"] = tf.add_n([
         values[f"{n}/loss"] * values[f"{n}/active"]
@@ -233,11 +234,3 @@ def _apply(model, grads):
     pairs = [(g, v) for g, v in zip(grads, model.online_variables)
              if g is not None]
     model.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-
-
-def _add(total, grad):
-    if grad is None:
-        return total
-    if total is None:
-        return grad
-    return total + grad
