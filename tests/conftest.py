@@ -75,6 +75,8 @@ SLOW_FILES_FIRST = (
     "methods/test_slimclr_official_step.py",  # 52 s
     "convert/test_presets.py",               # 44 s
     "methods/test_distributed.py",           # 41 s
+    # The JAX suite's slowest (collected under KERAS_BACKEND=jax only).
+    "jax/test_pretrain_run.py",              # 145 s
 )
 
 

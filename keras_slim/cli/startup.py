@@ -1,6 +1,7 @@
 """Importing TensorFlow without its start-up log lines (the `keras-slim`
 command's output starts with its own)."""
 
+import importlib.util
 import os
 import re
 import sys
@@ -25,10 +26,14 @@ def import_tensorflow_quietly():
     back. Defaults `TF_CPP_MIN_LOG_LEVEL` to 2 (warnings and info off) and
     `TF_ENABLE_ONEDNN_OPTS` to 1; a value the user set wins, and with
     `TF_CPP_MIN_LOG_LEVEL=0` nothing is held back.
+
+    Without TensorFlow installed (the JAX backend needs none) there is
+    nothing to import: what needs it says so with a clear error.
     """
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules:
+    if "tensorflow" in sys.modules or (
+            importlib.util.find_spec("tensorflow") is None):
         return
     if os.environ["TF_CPP_MIN_LOG_LEVEL"].strip() in ("", "0"):
         import tensorflow  # noqa: F401

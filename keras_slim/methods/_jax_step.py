@@ -35,7 +35,7 @@ from keras import ops
 from keras_slim.methods._step_logs import NONFINITE
 from keras_slim.methods._step_logs import add_gradient
 from keras_slim.methods._step_logs import checks_gradients
-from keras_slim.methods._step_logs import gradient_detail
+from keras_slim.methods._step_logs import NONFINITE_GRADIENT
 from keras_slim.methods._step_logs import nonfinite_detail
 from keras_slim.methods._step_logs import nonfinite_message
 from keras_slim.methods._step_logs import slot_keys
@@ -334,11 +334,12 @@ class NonFiniteStop(keras.callbacks.Callback):
         widths = model.slot_widths(self._step)
         for name in model.slot_names():
             width = widths.get(name, float("nan"))
-            for key, detail in (("loss", nonfinite_detail),
-                                ("grad_norm", gradient_detail)):
+            for key, marker in (("loss", NONFINITE),
+                                ("grad_norm", NONFINITE_GRADIENT)):
                 value = logs.get(f"{name}/{key}")
                 if value is not None and not jnp.isfinite(value):
+                    detail = nonfinite_detail(width, name)
                     raise FloatingPointError(nonfinite_message(
-                        f"{NONFINITE}{detail(width, name)};", self._step))
+                        f"{marker}{detail};", self._step))
         raise FloatingPointError(nonfinite_message(
             f"{NONFINITE} (unknown);", self._step))

@@ -7,6 +7,7 @@ from keras import ops
 from keras_slim import losses
 
 NONFINITE = "Non-finite loss at width"
+NONFINITE_GRADIENT = "Non-finite gradient at width"
 METRICS = ("loss", "ssl_loss", "distill_loss", "accuracy", "grad_norm",
            "embedding_std")
 
@@ -32,17 +33,15 @@ def checks_gradients(optimizer):
     return not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
 
-def gradient_detail(width, slot_name):
-    """The width part of a non-finite-gradient message."""
-    return nonfinite_detail(width, slot_name) + " (in its gradient)"
-
-
 def nonfinite_message(error, step):
     """The `FloatingPointError` text of a failed step, or None if another."""
-    if NONFINITE not in str(error):
+    text = str(error)
+    marker = next((m for m in (NONFINITE, NONFINITE_GRADIENT) if m in text),
+                  None)
+    if marker is None:
         return None
-    detail = str(error).split(NONFINITE, 1)[1].split(";")[0]
-    return (f"{NONFINITE}{detail} at training step {step} (counted from 0; "
+    detail = text.split(marker, 1)[1].split(";")[0]
+    return (f"{marker}{detail} at training step {step} (counted from 0; "
             f"the weights are those before it): lower the learning rate, "
             f"check the inputs for NaN/Inf, or use mixed precision with "
             f"loss scaling.")

@@ -23,7 +23,7 @@ from keras import ops
 from keras_slim.methods._step_logs import NONFINITE
 from keras_slim.methods._step_logs import add_gradient
 from keras_slim.methods._step_logs import checks_gradients
-from keras_slim.methods._step_logs import gradient_detail
+from keras_slim.methods._step_logs import NONFINITE_GRADIENT
 from keras_slim.methods._step_logs import nonfinite_detail
 from keras_slim.methods._step_logs import slot_keys
 from keras_slim.methods._step_logs import width_values
@@ -165,7 +165,7 @@ def _run_width(model, slot, width, views, targets, teacher, training, dense):
     if training:
         grads = tape.gradient(scaled, variables)
         if checks_gradients(model.optimizer):
-            grads = _checked(grads, gradient_detail(width, slot.name))
+            grads = _checked(grads, nonfinite_detail(width, slot.name))
         if model.per_width_update:
             _apply(model, grads)
     if dense:
@@ -181,8 +181,8 @@ def _checked(grads, detail):
         return grads
     check = tf.debugging.check_numerics(
         tf.linalg.global_norm(present),
-        f"{NONFINITE}{detail}; lower the learning rate or check the inputs "
-        f"for NaN/Inf.")
+        f"{NONFINITE_GRADIENT}{detail}; lower the learning rate or check "
+        f"the inputs for NaN/Inf.")
     with tf.control_dependencies([check]):
         return [None if g is None else tf.identity(g) for g in grads]
 

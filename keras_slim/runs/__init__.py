@@ -2,10 +2,18 @@
 
 In one call, `pretrain(config)`; in three steps, `run = prepare(config)`,
 `train(run)`, `evaluate(run)` (a script with its own `tf.distribute`
-strategy passes it to `prepare`).
+strategy passes it to `prepare`; on JAX, a `keras.distribution`).
+
+A run reads its data with `tf.data` on either backend, so it needs
+TensorFlow installed (a clear ImportError says so); on JAX it trains with
+JAX and exports in a TensorFlow worker process.
 """
 
-from keras_slim.runs.inputs import crop_size
+from keras_slim import _backend
+
+_backend.require_tensorflow("A keras_slim run (its tf.data input pipeline)")
+
+from keras_slim.runs.inputs import crop_size  # noqa: E402
 from keras_slim.runs.inputs import eval_arrays
 from keras_slim.runs.inputs import labelled_sets
 from keras_slim.runs.inputs import load_split

@@ -3,13 +3,13 @@
 import math
 
 import keras
-import tensorflow as tf
 
 from keras_slim import backbones
 from keras_slim import methods
 from keras_slim import optimizers
 from keras_slim.config import as_run_config
 from keras_slim.config import widths_from_config
+from keras_slim.runs._run_backend import run_backend
 
 __all__ = [
     "build_backbone",
@@ -123,13 +123,12 @@ def rate_per_epoch(config):
 
 
 def build_strategy(config):
-    """The `tf.distribute` strategy a run asks for."""
-    kind = as_run_config(config).train.strategy
-    if kind == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if kind == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
+    """The `tf.distribute` strategy a run asks for.
+
+    On JAX, a `keras.distribution` in its place (`mirrored`:
+    `DataParallel` over the local devices; `multi_worker` is refused).
+    """
+    return run_backend().build_strategy(as_run_config(config).train.strategy)
 
 
 def global_batch_check(config, strategy):

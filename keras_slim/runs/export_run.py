@@ -5,10 +5,12 @@ import os
 import keras
 import numpy as np
 
+from keras_slim import _backend
 from keras_slim import evaluation
 from keras_slim.config import validate_config
 from keras_slim.convert import load_classifiers
 from keras_slim.export import export_backbone
+from keras_slim.runs._tensorflow_export import export_in_tensorflow
 from keras_slim.runs.finetune import CLASSIFIER_FILE
 from keras_slim.runs.inputs import labelled_sets
 from keras_slim.runs.run_directory import RunDirectory
@@ -52,9 +54,21 @@ def export_run(run_dir, output_dir=None, widths=None,
         saved_model, bundle, latency_runs, overwrite: see
             `keras_slim.export.export_backbone`.
 
+    On another backend than TensorFlow (a run trained on JAX) the export
+    runs in a TensorFlow-backend worker process, which reads the run
+    directory's files; TensorFlow must be installed.
+
     Returns:
         the manifest dict.
     """
+    if not _backend.is_tensorflow():
+        arguments = dict(
+            run_dir=run_dir, output_dir=output_dir, widths=widths,
+            precisions=list(precisions), head=head, int8_io=int8_io,
+            representative_count=representative_count,
+            image_count=image_count, saved_model=saved_model, bundle=bundle,
+            latency_runs=latency_runs, overwrite=overwrite)
+        return export_in_tensorflow(arguments, log)
     run = RunDirectory(run_dir)
     config = validate_config(run.read_config(), run.config_path)
     finetuned = _finetuned_classifier(run)

@@ -6,8 +6,7 @@ at step `k` resumes by fitting from batch `k`: first what is left of the cut
 epoch, then whole epochs.
 """
 
-import tensorflow as tf
-
+from keras_slim.runs._run_backend import run_backend
 from keras_slim.runs.step_tensorboard import StepTensorBoard
 from keras_slim.runs.width_progress import WidthProgress
 
@@ -30,7 +29,9 @@ def fit_from_step(model, batches, start_step, steps_per_epoch, epochs,
             Keras' bar would print every metric of every width); 2: Keras'
             line per epoch; 0: nothing.
         strategy: the run's `tf.distribute.Strategy` (a multi-worker one
-            keeps each worker's share of the same global batches).
+            keeps each worker's share of the same global batches); on JAX
+            the run's distribution (`fit` splits each batch over its
+            devices).
     """
     callbacks = list(callbacks)
     if verbose == 1:
@@ -54,17 +55,13 @@ def fit_from_step(model, batches, start_step, steps_per_epoch, epochs,
 
 def _fit(dataset, steps, initial_epoch, epochs, model, callbacks, verbose,
          strategy):
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        # Every worker computes the same global batches (batch n is a
-        # function of the seed and n) and keeps its share of each.
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA)
-        dataset = dataset.with_options(options)
+    backend = run_backend()
+    dataset = backend.fit_input(dataset, strategy)
     try:
-        model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
-                  verbose=verbose)
+        with backend.fit_scope(strategy):
+            model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
+                      steps_per_epoch=steps, callbacks=callbacks,
+                      shuffle=False, verbose=verbose)
     except BaseException:
         for callback in callbacks:
             if isinstance(callback, StepTensorBoard):

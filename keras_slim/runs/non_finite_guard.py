@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 
+from keras_slim import _backend
 from keras_slim.width import width_name
 
 __all__ = ["NonFiniteGuard"]
@@ -22,6 +23,9 @@ class NonFiniteGuard(keras.callbacks.Callback):
     same function the recipes name their logs with, so the prefix is looked
     up, never parsed back into a number. Other slots (`wmin`, `wrand1` of a
     width range) are named as such.
+
+    On JAX a step whose loss is not finite changes nothing (the recipe's
+    JAX step keeps the state); the error says so and names that step.
 
     Args:
         widths: the widths whose logs the model writes (e.g.
@@ -63,22 +67,26 @@ class NonFiniteGuard(keras.callbacks.Callback):
         return cls([widths.max_width, widths.min_width, *widths.stat_widths])
 
     def on_train_batch_end(self, batch, logs=None):
-        for key, value in (logs or {}).items():
-            if not key.endswith(("loss", "grad_norm")):
-                continue
-            value = float(np.asarray(keras.ops.convert_to_numpy(value))
-                          .reshape(-1)[0])
-            if np.isfinite(value):
-                continue
-            # The step has run: `ssl_step` already counts it.
-            step = int(keras.ops.convert_to_numpy(self.model.ssl_step)) - 1
-            what = "gradient" if key.endswith("grad_norm") else "loss"
-            raise FloatingPointError(
-                f"Non-finite {what} {self.where(key)} ({key}={value}) at "
-                f"training step {step} (counted from 0; the weights in "
-                f"memory are spoiled, the checkpoints are not): lower the "
-                f"learning rate or check the inputs for NaN/Inf."
-            )
+        bad = [key for key in (logs or {})
+               if key.endswith(("loss", "grad_norm"))
+               and not np.isfinite(_number(logs[key]))]
+        if not bad:
+            return
+        # A loss before a gradient, a width's own key before the total.
+        key = min(bad, key=lambda k: (k.endswith("grad_norm"), "/" not in k))
+        what = "gradient" if key.endswith("grad_norm") else "loss"
+        step = int(keras.ops.convert_to_numpy(self.model.ssl_step))
+        if what == "loss" and not _backend.is_tensorflow():
+            # The JAX step of a non-finite loss kept the whole state.
+            note = "the step was not applied, the checkpoints are intact"
+        else:  # the step has run: `ssl_step` already counts it
+            step -= 1
+            note = "the weights in memory are spoiled, the checkpoints are not"
+        raise FloatingPointError(
+            f"Non-finite {what} {self.where(key)} ({key}={_number(logs[key])})"
+            f" at training step {step} (counted from 0; {note}): lower the "
+            f"learning rate or check the inputs for NaN/Inf."
+        )
 
     def where(self, key):
         """`w0.5/grad_norm` -> "at width 0.5"; `loss` -> "in total"."""
@@ -91,3 +99,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
     def get_config(self):
         return {"widths": self.widths}
+
+
+def _number(value):
+    return float(np.asarray(keras.ops.convert_to_numpy(value)).reshape(-1)[0])

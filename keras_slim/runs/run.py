@@ -16,7 +16,9 @@ class Run:
     Args:
         config: the run's `keras_slim.config.RunConfig`.
         directory: its `RunDirectory` (config, checkpoint, logs, results).
-        strategy: the `tf.distribute.Strategy` the model was built in.
+        strategy: the `tf.distribute.Strategy` the model was built in (on
+            JAX, the `keras.distribution` it was built and trains under:
+            `strategy.distribution`, `None` on one device).
         model: the compiled recipe (`model.backbone` is the backbone).
         train_data: the pretraining images (`ImageData` or `ImageFiles`).
         augmentation: the `TwoViewAugmentation` that makes the view pairs.

@@ -11,6 +11,7 @@ import numpy as np
 from keras_slim.io import atomic_path
 from keras_slim.io import remove_partial_files
 from keras_slim.io import write_json_atomic
+from keras_slim.runs._run_backend import run_backend
 
 __all__ = ["RunCheckpoint", "read_checkpoint_state", "restore_checkpoint"]
 
@@ -259,18 +260,14 @@ def _set_metric_state(model, state):
 
 
 def _components(variable):
-    """The per-replica `tf.Variable`s behind a Keras variable."""
-    import tensorflow as tf
-
-    value = getattr(variable, "_value", variable)
-    if isinstance(value, tf.distribute.DistributedValues):
-        return list(value.values)
-    return [value]
+    """The per-replica `tf.Variable`s behind a Keras variable (on JAX, or
+    without a strategy, the variable alone)."""
+    return run_backend().variable_components(variable)
 
 
 def _parts(variable):
-    return [keras.ops.convert_to_numpy(c.read_value())
-            for c in _components(variable)]
+    read = run_backend().read_component
+    return [read(c) for c in _components(variable)]
 
 
 def _plain(value):

@@ -11,7 +11,9 @@ class StepTensorBoard(keras.callbacks.TensorBoard):
     Keras numbers batch summaries from 0 in every `fit` call, so a resumed
     run (and the second `fit` after a cut epoch) would write over steps
     already logged. Here they continue at the model's step count (a
-    recipe's `ssl_step`).
+    recipe's `ssl_step`). Every epoch's summaries are written, whatever
+    `update_freq`. On JAX too: Keras's TensorBoard writes with
+    `tf.summary` on any backend (TensorFlow installed).
 
     Args:
         log_dir, update_freq, **kwargs: see `keras.callbacks.TensorBoard`.
@@ -62,6 +64,14 @@ class StepTensorBoard(keras.callbacks.TensorBoard):
             getattr(self.model, self.step_variable)))
         self._pop_writer()
         self._push_writer(self._train_writer, self._global_train_batch)
+
+    def _log_epoch_metrics(self, epoch, logs):
+        # Keras leaves its batch filter (`record_if(step % update_freq ==
+        # 0)` of the last batch) in place at the epoch's end, which dropped
+        # the epoch's summaries unless that step was a multiple of
+        # `update_freq`.
+        with self.summary.record_if(True):
+            super()._log_epoch_metrics(epoch, logs)
 
     def close_after_failure(self):
         """Undo what a `fit` that raised left behind.

@@ -14,6 +14,7 @@ from keras_slim import data
 from keras_slim import evaluation
 from keras_slim.config import as_run_config
 from keras_slim.io import atomic_path
+from keras_slim.runs._run_backend import run_backend
 from keras_slim.runs.builders import build_backbone
 from keras_slim.runs.builders import build_method
 from keras_slim.runs.builders import build_optimizer
@@ -50,7 +51,8 @@ def prepare(config, strategy=None, run_dir=None, log=print,
     Args:
         config: a `keras_slim.config.RunConfig` (`load_config`), or a
             mapping of sections (validated).
-        strategy: a `tf.distribute.Strategy` (default: `train.strategy`).
+        strategy: a `tf.distribute.Strategy` (default: `train.strategy`);
+            on JAX a `keras.distribution.Distribution`.
         run_dir: the run folder (default: `output_dir` or `runs/<name>`).
         log: where progress lines go (default `print`).
         steps_per_execution: training steps per call of the compiled step
@@ -65,7 +67,9 @@ def prepare(config, strategy=None, run_dir=None, log=print,
     """
     config = as_run_config(config)
     directory = RunDirectory(run_dir) if run_dir else run_directory_of(config)
-    strategy = strategy or build_strategy(config)
+    backend = run_backend()
+    strategy = (backend.as_strategy(strategy) if strategy
+                else build_strategy(config))
     # Before the run folder is written: a refused setting leaves nothing
     # behind that would stop the corrected config.
     global_batch_check(config, strategy)
@@ -73,6 +77,7 @@ def prepare(config, strategy=None, run_dir=None, log=print,
     keras.mixed_precision.set_dtype_policy(
         config.train.mixed_precision or "float32")
     keras.utils.set_random_seed(config.seed)
+    backend.host_input_pipeline()
 
     train_data = training_split(config)
     size = crop_size(config)
@@ -91,7 +96,8 @@ def prepare(config, strategy=None, run_dir=None, log=print,
                                   seed=config.seed)
         model = build_method(config, backbone, per_epoch)
         model.compile(optimizer=build_optimizer(config, per_epoch),
-                      jit_compile=config.train.jit_compile,
+                      jit_compile=backend.jit_compile(
+                          config.train.jit_compile),
                       # More than an epoch's steps per call would never
                       # be used in full.
                       steps_per_execution=min(steps_per_execution,

@@ -191,7 +191,7 @@ def test_a_nan_gradient_under_a_finite_loss_stops_training_too():
     # the way forward), its gradient does not: the step stops all the same
     # instead of writing NaN into every weight.
     with pytest.raises(FloatingPointError,
-                       match=r"at width 1 \(w1\) \(in its gradient\) at "
+                       match=r"Non-finite gradient at width 1 \(w1\) at "
                              r"training step 0"):
         model.fit((x, second), batch_size=8, verbose=0)
     trainable = {id(v) for v in model.trainable_weights}

@@ -37,24 +37,17 @@ import textwrap
 import threading
 import time
 
-import h5py
 import numpy as np
 import pytest
 
 from keras_slim.config import dump_config
 from keras_slim.config import load_config
+from tests.runs._tiny_run import STEPS
+from tests.runs._tiny_run import TINY
+from tests.runs._tiny_run import checkpoint_arrays as _weights
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir,
                                     os.pardir))
-TINY = [
-    "data.image_size=8", "data.max_examples=256",
-    "backbone.base_width=4", "backbone.widths=[1.0, 0.5]",
-    "train.epochs=2", "train.batch_size=64", "train.verbose=0",
-    "train.checkpoint_every_steps=1",
-    "method.base=mocov2", "method.options={queue_size: 128}",
-    "augmentation.preset=cifar",
-]
-STEPS = 8  # 2 epochs of 256 // 64
 TIMEOUT = 300
 
 # One `keras-slim pretrain` process; `spec` adds the faults to inject.
@@ -166,15 +159,6 @@ class Child:
     def finish(self):
         code = self.process.wait(TIMEOUT)
         return code, self.text("out"), self.text("err")
-
-
-def _weights(path):
-    """Every dataset of a `.weights.h5` file: {h5 path: array}."""
-    found = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: found.__setitem__(name, obj[()])
-                     if isinstance(obj, h5py.Dataset) else None)
-    return found
 
 
 def _checkpoint(run):
