@@ -60,6 +60,7 @@ SHARED_DATA = os.path.join(
 SLOW_FILES_FIRST = (
     "examples/test_examples.py",             # 262 s
     "methods/test_cross_backend.py",         # ~150 s (2 subprocesses)
+    "runs/test_jax_pretrain.py",             # ~140 s (a JAX child pytest)
     "runs/test_finetune_run.py",             # 221 s
     "runs/test_resume.py",                   # 140 s
     "convert/test_convert_run.py",           # 139 s
