@@ -58,7 +58,10 @@ def train_step(model, views):
     targets = model.step_targets(views, training=True)
     grads, values = _run_phases(model, views, targets, training=True)
     if not model.per_width_update:
-        _apply(model, grads)
+        # After every width's gradient check (in its logged norm).
+        with tf.control_dependencies([values[f"{name}/grad_norm"]
+                                      for name in model.slot_names()]):
+            _apply(model, grads)
     # Ordered after the gradients (which depend on the loss checks), so a
     # failed step is not counted.
     with tf.control_dependencies([g for g in grads if g is not None]):
@@ -164,27 +167,20 @@ def _run_width(model, slot, width, views, targets, teacher, training, dense):
     grads = [None] * len(variables)
     if training:
         grads = tape.gradient(scaled, variables)
-        if checks_gradients(model.optimizer):
-            grads = _checked(grads, nonfinite_detail(width, slot.name))
-        if model.per_width_update:
+    norm = _grad_norm(model, grads)
+    if training and checks_gradients(model.optimizer):
+        # A finite loss can still have a NaN gradient: the updates wait for
+        # this check (the gradients themselves are left as they are).
+        norm = tf.debugging.check_numerics(
+            norm, f"{NONFINITE_GRADIENT}{nonfinite_detail(width, slot.name)}"
+                  f"; lower the learning rate or check the inputs for "
+                  f"NaN/Inf.")
+    if training and model.per_width_update:
+        with tf.control_dependencies([norm]):
             _apply(model, grads)
     if dense:
         grads = _dense(grads, variables)
-    return grads, width_values(model, slot, out, penalty,
-                                _grad_norm(model, grads)), out
-
-
-def _checked(grads, detail):
-    """`grads`, ordered after a check that their global norm is finite."""
-    present = [tf.cast(g, tf.float32) for g in grads if g is not None]
-    if not present:
-        return grads
-    check = tf.debugging.check_numerics(
-        tf.linalg.global_norm(present),
-        f"{NONFINITE_GRADIENT}{detail}; lower the learning rate or check "
-        f"the inputs for NaN/Inf.")
-    with tf.control_dependencies([check]):
-        return [None if g is None else tf.identity(g) for g in grads]
+    return grads, width_values(model, slot, out, penalty, norm), out
 
 
 def _empty_values(model):
