@@ -6,6 +6,9 @@ from keras_slim.layers import SlimConv2D
 from keras_slim.layers import slim_batch_norm
 
 _STAGES = {
+    # ResNet-10: one basic block a stage, for the smallest devices (and
+    # fast tests of everything around the network).
+    10: ([1, 1, 1, 1], False),
     18: ([2, 2, 2, 2], False),
     34: ([3, 4, 6, 3], False),
     50: ([3, 4, 6, 3], True),
@@ -17,7 +20,7 @@ _PADDINGS = ("same", "symmetric")
 
 @keras.saving.register_keras_serializable(package="keras_slim")
 class SlimResNet(SlimBackbone):
-    """Slimmable ResNet-18/34/50/101/152 returning globally pooled features.
+    """Slimmable ResNet-10/18/34/50/101/152 returning globally pooled features.
 
     Every convolution slices its channels by width; every BatchNorm is
     switchable (a width list) or a sliced shared BN (a width range). The image
@@ -27,7 +30,8 @@ class SlimResNet(SlimBackbone):
     Args:
         widths: a `keras_slim.Widths`, a width list (e.g.
             `[1.0, 0.75, 0.5, 0.25]`) or its config dict. Default: that list.
-        depth: 18, 34 (basic blocks), 50, 101 or 152 (bottleneck blocks).
+        depth: 10, 18, 34 (basic blocks), 50, 101 or 152 (bottleneck
+            blocks).
         stem: `"cifar"` (3x3 stride-1 convolution, no max-pool, for 32x32
             images) or `"imagenet"` (7x7 stride-2 convolution + 3x3 max-pool).
         base_width: channels of the first stage at width 1.0 (64 in the

@@ -29,7 +29,7 @@ class BackboneConfig(ConfigSection):
     """
 
     name: str = setting("resnet", choices=["resnet", "mobilenet_v2"])
-    depth: int = setting(18, choices=[18, 34, 50, 101, 152])
+    depth: int = setting(18, choices=[10, 18, 34, 50, 101, 152])
     stem: str = setting("cifar", choices=["cifar", "imagenet"])
     base_width: int = setting(64, check=positive)
     widths: list | dict = setting([1.0, 0.75, 0.5, 0.25], check=check_widths)

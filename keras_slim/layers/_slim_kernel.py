@@ -33,10 +33,11 @@ class SlimKernelLayer(BandedKernelMixin, keras.layers.Layer):
     - `_kernel_shape()`: the full kernel shape;
     - `_sizes_at(width)`: `{kernel axis: channels}` used at `width` (every
       banded axis and `bias_axis`);
-    - `_input_channels(width)`: the input channels at `width`;
+    - `input_channels_at(width)`: the input channels at `width`;
     - `_check_rank(inputs)`: raises on an input of the wrong rank;
     - `_plain_layer(width, name)`: the unbuilt plain Keras layer;
-    - `_apply_kernel(inputs, kernel)`: the operation, without the bias;
+    - `_apply_kernel(inputs, kernel)`: the operation, without the bias
+      (`SlimConvLayer` runs its class's `convolution` op);
 
     and `plain_input_rank`, the rank the plain layer is built for.
 
@@ -116,7 +117,7 @@ class SlimKernelLayer(BandedKernelMixin, keras.layers.Layer):
     def call(self, inputs, width=None):
         width = self.widths.validate(width)
         self._check_rank(inputs)
-        check_channels(self, inputs, self._input_channels(width), width)
+        check_channels(self, inputs, self.input_channels_at(width), width)
         kernel, bias = self.sliced_weights(width)
         outputs = self._apply_kernel(inputs, kernel)
         if self.use_bias:
@@ -142,7 +143,7 @@ class SlimKernelLayer(BandedKernelMixin, keras.layers.Layer):
         layer = self._plain_layer(width, name or self.name)
         layer.build(
             (None,) * (self.plain_input_rank - 1)
-            + (self._input_channels(width),)
+            + (self.input_channels_at(width),)
         )
         kernel, bias = self.sliced_weights(width)
         values = [kernel] + ([bias] if self.use_bias else [])
@@ -189,6 +190,9 @@ class SlimConvLayer(SlimKernelLayer):
     """
 
     plain_input_rank = 4
+    # The `keras.ops` convolution each subclass runs (`ops.conv`,
+    # `ops.depthwise_conv`); both take the same strides and padding.
+    convolution = None
 
     _config_keys = ("kernel_size", "strides", "padding")
 
@@ -200,6 +204,11 @@ class SlimConvLayer(SlimKernelLayer):
 
     def _check_rank(self, inputs):
         check_rank(self, inputs, 4, "images (batch, height, width, channels)")
+
+    def _apply_kernel(self, inputs, kernel):
+        return type(self).convolution(
+            inputs, kernel, strides=self.strides, padding=self.padding
+        )
 
     def _plain_options(self, name):
         """The arguments the plain Keras convolution shares with this one."""

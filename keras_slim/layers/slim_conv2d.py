@@ -57,6 +57,7 @@ class SlimConv2D(SlimConvLayer):
     """
 
     bias_axis = 3
+    convolution = ops.conv
 
     def __init__(
         self,
@@ -115,14 +116,6 @@ class SlimConv2D(SlimConvLayer):
     def _sizes_at(self, width):
         return {2: self.input_channels_at(width),
                 3: self.output_channels_at(width)}
-
-    def _input_channels(self, width):
-        return self.input_channels_at(width)
-
-    def _apply_kernel(self, inputs, kernel):
-        return ops.conv(
-            inputs, kernel, strides=self.strides, padding=self.padding
-        )
 
     def _plain_layer(self, width, name):
         return keras.layers.Conv2D(

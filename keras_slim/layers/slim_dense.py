@@ -92,9 +92,6 @@ class SlimDense(SlimKernelLayer):
         return {0: self.input_channels_at(width),
                 1: self.output_channels_at(width)}
 
-    def _input_channels(self, width):
-        return self.input_channels_at(width)
-
     def _check_rank(self, inputs):
         check_min_rank(self, inputs, 2, "features (batch, ..., units)")
 

@@ -20,13 +20,14 @@ class SlimDepthwiseConv2D(SlimConvLayer):
         strides: int or pair of ints.
         padding: `"same"` or `"valid"`.
         use_bias: bool.
+        depthwise_initializer, bias_initializer, depthwise_regularizer: as in
+            `keras.layers.DepthwiseConv2D` (whose argument order this follows,
+            keras_slim's own arguments last).
         expansion: int, channels at width `w` are
             `expansion * channels(full // expansion, w)` (MobileNetV2's
             expanded channels).
         input_channels: int or `None`, channels at the largest width; inferred
             from the first input when `None` (build it at the largest width).
-        depthwise_initializer, bias_initializer, depthwise_regularizer: as in
-            `keras.layers.DepthwiseConv2D`.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Example:
@@ -48,6 +49,7 @@ class SlimDepthwiseConv2D(SlimConvLayer):
 
     kernel_name = "depthwise_kernel"
     bias_axis = 2
+    convolution = ops.depthwise_conv
 
     def __init__(
         self,
@@ -56,11 +58,11 @@ class SlimDepthwiseConv2D(SlimConvLayer):
         strides=1,
         padding="same",
         use_bias=False,
-        expansion=1,
-        input_channels=None,
         depthwise_initializer="he_normal",
         bias_initializer="zeros",
         depthwise_regularizer=None,
+        expansion=1,
+        input_channels=None,
         **kwargs,
     ):
         super().__init__(
@@ -82,13 +84,8 @@ class SlimDepthwiseConv2D(SlimConvLayer):
     def _sizes_at(self, width):
         return {2: self.channels_at(width)}
 
-    def _input_channels(self, width):
-        return self.channels_at(width)
-
-    def _apply_kernel(self, inputs, kernel):
-        return ops.depthwise_conv(
-            inputs, kernel, strides=self.strides, padding=self.padding
-        )
+    # A depthwise convolution's input and output channels are the same.
+    input_channels_at = channels_at
 
     def _plain_layer(self, width, name):
         return keras.layers.DepthwiseConv2D(

@@ -18,22 +18,12 @@ class SwitchableBatchNormalization(SlimNormLayer):
         widths: a fixed width list (`keras_slim.Widths`, list, or config);
             a range is refused: use `SlimBatchNormalization`.
         momentum: float, moving-average momentum (Keras convention).
-        epsilon: float.
-        center: bool, whether to learn beta.
-        scale: bool, whether to learn gamma.
-        gamma_initializer: initializer of every width's gamma ("zeros" for a
-            residual block's last BN when zero-init is wanted).
-        synchronized: bool, cross-replica batch statistics under a
-            `tf.distribute` strategy (exact multi-replica training).
-        expansion: int, channels at width `w` are
-            `expansion * channels(full // expansion, w)`.
-        slice_channels: bool; False for a fixed-size input (e.g. the fixed
-            1280-channel last layer of MobileNetV2 or an embedding), which
-            still gets statistics of its own per width.
-        input_channels: int or `None`, channels at the largest width; inferred
-            from the first input when `None`.
-        **kwargs: the arguments above but `widths` and `momentum`, by name,
-            and the base `keras.layers.Layer` arguments.
+        **kwargs: by name, `epsilon`, `center`, `scale`, `gamma_initializer`
+            (one per width here: "zeros" for a residual block's last BN when
+            zero-init is wanted), `synchronized`, `expansion`,
+            `slice_channels` and `input_channels`, each as in
+            `SlimBatchNormalization`; and the base `keras.layers.Layer`
+            arguments.
 
     Example:
 

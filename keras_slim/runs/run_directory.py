@@ -33,6 +33,11 @@ _FIXED_ON_RESUME = (
 )
 
 
+def _member(name):
+    """A read-only property: the path of `name` inside the run folder."""
+    return property(lambda run: run.file(name), doc=f"<run>/{name}")
+
+
 class RunDirectory:
     """Paths and atomic writers of a run folder.
 
@@ -58,33 +63,14 @@ class RunDirectory:
     def file(self, *parts):
         return os.path.join(self.path, *parts)
 
-    @property
-    def config_path(self):
-        return self.file("config.yaml")
-
-    @property
-    def checkpoint_dir(self):
-        return self.file("checkpoint")
-
-    @property
-    def logs_dir(self):
-        return self.file("logs")
-
-    @property
-    def backbone_path(self):
-        return self.file("backbone.keras")
-
-    @property
-    def results_path(self):
-        return self.file("results.json")
-
-    @property
-    def history_path(self):
-        return self.file("history.json")
-
-    @property
-    def plot_path(self):
-        return self.file("accuracy_vs_flops.png")
+    # The layout above, one path each (read-only properties).
+    config_path = _member("config.yaml")
+    checkpoint_dir = _member("checkpoint")
+    logs_dir = _member("logs")
+    backbone_path = _member("backbone.keras")
+    results_path = _member("results.json")
+    history_path = _member("history.json")
+    plot_path = _member("accuracy_vs_flops.png")
 
     def exists(self):
         return os.path.isfile(self.config_path)

@@ -37,7 +37,8 @@ def warm_up_statistics(backbone, x):
         backbone(x, width=width, training=True)
 
 
-@pytest.mark.parametrize("depth,expected_blocks", [(18, 8), (34, 16), (50, 16)])
+@pytest.mark.parametrize("depth,expected_blocks",
+                         [(10, 4), (18, 8), (34, 16), (50, 16)])
 def test_depths_have_their_blocks_and_feature_sizes(depth, expected_blocks, rng):
     backbone = small_resnet(depth=depth)
     assert len(backbone.blocks) == expected_blocks
@@ -213,6 +214,21 @@ def test_profile_matches_subnetwork_parameter_count():
         assert cost.params == plain.count_params()
         trainable = plain.trainable_weights
         assert cost.trainable_params == sum(int(np.prod(v.shape)) for v in trainable)
+
+
+def test_resnet10_is_one_basic_block_a_stage_in_every_form(rng):
+    backbone = small_resnet(depth=10)
+    x = images(rng)
+    warm_up_statistics(backbone, x)
+    plain = backbone.subnetwork(0.5)
+    np.testing.assert_allclose(plain(x, training=False),
+                               backbone(x, width=0.5, training=False),
+                               atol=1e-5)
+    # Stem, 4 blocks of two 3x3 convolutions, 3 projection shortcuts.
+    assert sum(isinstance(layer, keras.layers.Conv2D)
+               for layer in plain.layers) == 1 + 4 * 2 + 3
+    assert keras_slim.profile(backbone, 0.5, (16, 16, 3)).params == \
+        plain.count_params()
 
 
 def test_profile_of_resnet50_is_the_published_cost():

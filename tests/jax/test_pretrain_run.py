@@ -2,8 +2,8 @@
 `train.strategy`, and `keras-slim export` of the run.
 
 The tiny run of the TensorFlow tests (`tests/runs/test_resume.py`):
-SlimCLR-MoCo v2 on digits 8x8, base width 4, widths [1.0, 0.5], batch 64,
-256 images: 4 steps per epoch, 2 epochs, a checkpoint every step.
+SlimCLR-MoCo v2 on digits 8x8, ResNet-10 of base width 4, widths [1.0, 0.5],
+batch 64, 256 images: 4 steps per epoch, 2 epochs, a checkpoint every step.
 
 * The reference: one uninterrupted `pretrain` in this process; it also keeps
   every variable after its first step.
@@ -21,7 +21,8 @@ SlimCLR-MoCo v2 on digits 8x8, base width 4, widths [1.0, 0.5], batch 64,
 
 The input pipeline is `tf.data` and the export TFLite: both need TensorFlow.
 The children share a JAX compilation cache (the killed run compiles the
-step, its resumption reads it).
+step, its resumption reads it); under `tests/runs/test_jax_pretrain.py`
+this process shares it too, initializers included.
 """
 
 import json
@@ -97,8 +98,10 @@ class _FirstStep(keras.callbacks.Callback):
 
 def _child(tmp, run, **spec):
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3",
-               JAX_COMPILATION_CACHE_DIR=os.path.join(tmp, "jax_cache"),
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    # The TensorFlow suite's parent gives this process a cache too, so the
+    # children also read what the reference compiled.
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tmp, "jax_cache"))
     spec.update(config=os.path.join(tmp, "tiny.yaml"), run=run)
     return subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(spec)], cwd=tmp, env=env,

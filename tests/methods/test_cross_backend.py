@@ -1,8 +1,8 @@
 """The same weights and views give the same step on JAX and on TensorFlow.
 
 Each recipe (SlimCLR with each base, past its slow start and with one update
-per width; US3L with a drawn width, in a dynamic-sampling phase and with one
-update per width; DSPNet) takes one step on each backend from the same
+per width; US3L with a drawn width and one update per width, and with
+BYOL; DSPNet) takes one step on each backend from the same
 initial weights (`tests/methods/_cross_backend.py`, one process per backend).
 The per-width losses agree to 1e-5 (relative) and every weight after the
 step (online, EMA encoders, BatchNorm statistics, MoCo's queue) to 1e-4.

@@ -22,7 +22,8 @@ from keras_slim.runs.run_checkpoint import read_checkpoint_state
 PRETRAIN = [
     "data.image_size=8", "data.max_examples=256",
     "data.max_test_examples=128",
-    "backbone.base_width=4", "backbone.widths=[1.0, 0.5]",
+    "backbone.depth=10", "backbone.base_width=4",
+    "backbone.widths=[1.0, 0.5]",
     "train.epochs=1", "train.batch_size=64", "train.verbose=0",
     "method.options={queue_size: 128}", "method.base=mocov2",
     "augmentation.preset=cifar",

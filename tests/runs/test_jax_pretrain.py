@@ -20,8 +20,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
 pytest.importorskip("jax")
 
 
-def test_the_jax_main_job_runs_resumes_and_exports():
-    env = dict(os.environ, KERAS_BACKEND="jax")
+def test_the_jax_main_job_runs_resumes_and_exports(tmp_path):
+    # One compilation cache for the child pytest and its own children: the
+    # reference run compiles (initializers included), the killed run and its
+    # resumption read the same programs instead of compiling them again.
+    env = dict(os.environ, KERAS_BACKEND="jax",
+               JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax_cache"),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          "-o", "addopts=", "tests/jax/test_pretrain_run.py"],

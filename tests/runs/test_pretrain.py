@@ -15,7 +15,8 @@ from keras_slim.runs.run_checkpoint import read_checkpoint_state
 
 TINY = [
     "data.image_size=8", "data.max_examples=256",
-    "backbone.base_width=4", "backbone.widths=[1.0, 0.5]",
+    "backbone.depth=10", "backbone.base_width=4",
+    "backbone.widths=[1.0, 0.5]",
     "train.epochs=2", "train.batch_size=64", "train.verbose=0",
     "evaluation.knn_every_epochs=1", "evaluation.knn_k=10",
     "evaluation.linear_epochs=3", "method.options={queue_size: 128}",
