@@ -79,6 +79,7 @@ def pretrained_backbone(args, x_train):
         return keras.saving.load_model(args.backbone, compile=False)
     channels = x_train.shape[-1]
     backbone = keras_slim.backbones.SlimResNet(
+        depth=10 if args.tiny else 18,
         widths=[1.0, 0.5, 0.25], base_width=4 if args.tiny else 16,
         input_shape=(None, None, channels))
     if args.tiny:

@@ -157,6 +157,9 @@ def main(argv=None):
         precisions=precisions, classifiers=heads,
         representative_images=images[:64], image_shape=images.shape[1:],
         saved_model=False, latency_runs=3 if args.tiny else 30,
+        # The all-widths bundle traces every width again; a smoke run skips
+        # it (export_tflite.py --tiny writes and checks one).
+        bundle=not args.tiny,
         # A tiny export's few conversions fit in this process's memory; a
         # real one converts in worker processes (memory stays flat).
         overwrite=True, isolate=not args.tiny)

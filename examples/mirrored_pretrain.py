@@ -56,7 +56,8 @@ from keras_slim.runs import train
 # synchronization per layer, width and view); a full run keeps both.
 TINY = ["backbone.synchronized=false",
         "data.image_size=8", "data.max_examples=128",
-        "data.max_test_examples=128", "backbone.base_width=4",
+        "data.max_test_examples=128", "backbone.depth=10",
+        "backbone.base_width=4",
         "backbone.widths=[1.0, 0.5]", "train.epochs=1", "train.batch_size=32",
         "train.weight_decay=0.0", "evaluation.knn_k=10",
         "evaluation.knn_every_epochs=0", "evaluation.random_baseline=false"]

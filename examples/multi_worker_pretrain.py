@@ -63,7 +63,8 @@ import numpy as np
 # and view; without it each worker keeps its own BatchNorm statistics) and
 # weight decay (with a schedule, Keras re-evaluates it per variable).
 TINY = ["data.image_size=8", "data.max_examples=128",
-        "data.max_test_examples=128", "backbone.base_width=4",
+        "data.max_test_examples=128", "backbone.depth=10",
+        "backbone.base_width=4",
         "backbone.widths=[1.0, 0.5]", "backbone.synchronized=false",
         "train.epochs=1", "train.batch_size=32", "train.weight_decay=0.0",
         "evaluation.knn_k=10", "evaluation.knn_every_epochs=0",

@@ -52,7 +52,8 @@ from keras_slim.runs import WidthProgress
 # only cost tracing are off: the slow start (its two phases are traced
 # separately) and weight decay (with a schedule, Keras' decay step
 # re-evaluates the schedule once per variable).
-TINY = dict(max_examples=128, image_size=8, base_width=4, widths=[1.0, 0.5],
+TINY = dict(max_examples=128, image_size=8, depth=10, base_width=4,
+            widths=[1.0, 0.5],
             epochs=1, batch_size=32, queue_size=64, slow_start=0.0,
             weight_decay=0.0, probe_epochs=5, knn_k=10)
 
@@ -73,8 +74,11 @@ def parse_args(argv=None):
                         "digits, 32 otherwise)")
     parser.add_argument("--widths", type=float, nargs="+",
                         default=[1.0, 0.5, 0.25], help="largest first")
+    parser.add_argument("--depth", type=int, default=18,
+                        choices=[10, 18, 34, 50],
+                        help="ResNet depth (10: one block a stage)")
     parser.add_argument("--base-width", type=int, default=16,
-                        help="channels of the ResNet-18 stem at width 1.0 "
+                        help="channels of the ResNet stem at width 1.0 "
                         "(64 is the standard ResNet-18)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -123,9 +127,9 @@ def load_splits(args):
 
 
 def build_model(args, channels, steps):
-    """The slimmable ResNet-18 inside SlimCLR, compiled with its schedule."""
+    """The slimmable ResNet inside SlimCLR, compiled with its schedule."""
     backbone = keras_slim.backbones.SlimResNet(
-        depth=18, stem="cifar", base_width=args.base_width,
+        depth=args.depth, stem="cifar", base_width=args.base_width,
         widths=args.widths, input_shape=(None, None, channels))
     slow_start_steps = int(round(args.slow_start * steps))
     model = keras_slim.methods.SlimCLR(

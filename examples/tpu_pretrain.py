@@ -61,7 +61,8 @@ TPU_SETTINGS = ["backbone.synchronized=true", "train.optimizer=lars",
 # Weight decay off only saves tracing time (with a schedule, the decay
 # re-evaluates the schedule once per variable).
 TINY = ["data.image_size=8", "data.max_examples=128",
-        "backbone.base_width=4", "backbone.widths=[1.0, 0.5]",
+        "backbone.depth=10", "backbone.base_width=4",
+        "backbone.widths=[1.0, 0.5]",
         "train.epochs=1", "train.batch_size=32", "train.weight_decay=0.0",
         "evaluation.knn_every_epochs=0"]
 

@@ -49,7 +49,7 @@ from keras_slim.runs import eval_arrays
 from keras_slim.runs import WidthProgress
 
 # `--tiny`: the smallest run that still goes through every step (CI).
-TINY = dict(max_examples=128, image_size=8, base_width=4, epochs=1,
+TINY = dict(max_examples=128, image_size=8, depth=10, base_width=4, epochs=1,
             batch_size=32, num_widths=2, static_range=True, stat_widths=3,
             hidden_dim=64, projection_dim=32, calibration_batches=2,
             knn_k=10)
@@ -74,8 +74,11 @@ def parse_args(argv=None):
     parser.add_argument("--stat-widths", type=int, default=None,
                         help="how many evenly spaced widths keep BatchNorm "
                         "statistics (default: the library's 8)")
+    parser.add_argument("--depth", type=int, default=18,
+                        choices=[10, 18, 34, 50],
+                        help="ResNet depth (10: one block a stage)")
     parser.add_argument("--base-width", type=int, default=16,
-                        help="channels of the ResNet-18 stem at width 1.0")
+                        help="channels of the ResNet stem at width 1.0")
     parser.add_argument("--num-widths", type=int, default=3,
                         help="widths trained per step (the sandwich)")
     parser.add_argument("--grid-step", type=float, default=0.0625,
@@ -122,7 +125,7 @@ def width_range(args):
 def build_model(args, channels, steps, steps_per_epoch):
     """A range backbone inside US3L, compiled without weight decay."""
     backbone = keras_slim.backbones.SlimResNet(
-        depth=18, stem="cifar", base_width=args.base_width,
+        depth=args.depth, stem="cifar", base_width=args.base_width,
         widths=width_range(args), input_shape=(None, None, channels))
     model = keras_slim.methods.US3L(
         backbone, base="simclr", num_widths=args.num_widths,

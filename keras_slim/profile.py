@@ -138,7 +138,7 @@ def profile(backbone, width=None, input_shape=None):
     import keras_slim
     from keras_slim.backbones import SlimResNet
 
-    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    backbone = SlimResNet(depth=10, base_width=8, widths=[1.0, 0.5])
     full = keras_slim.profile(backbone, 1.0, input_shape=(32, 32, 3))
     half = keras_slim.profile(backbone, 0.5, input_shape=(32, 32, 3))
     assert half.flops < full.flops and half.params < full.params

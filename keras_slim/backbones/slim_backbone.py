@@ -43,7 +43,7 @@ class SlimBackbone(keras.Model):
     import numpy as np
     from keras_slim.backbones import SlimResNet
 
-    backbone = SlimResNet(depth=18, stem="cifar", base_width=8, widths=[1.0, 0.5])
+    backbone = SlimResNet(depth=10, stem="cifar", base_width=8, widths=[1.0, 0.5])
     features = backbone(np.zeros((2, 32, 32, 3)), width=0.5)
     assert features.shape == (2, backbone.feature_dim(0.5)) == (2, 32)
     ```
@@ -175,7 +175,7 @@ class SlimBackbone(keras.Model):
         import numpy as np
         from keras_slim.backbones import SlimResNet
 
-        backbone = SlimResNet(depth=18, stem="imagenet", base_width=8,
+        backbone = SlimResNet(depth=10, stem="imagenet", base_width=8,
                               widths=[1.0, 0.5])
         pyramid = backbone.subnetwork(0.5, input_shape=(64, 64, 3),
                                       outputs="pyramid")

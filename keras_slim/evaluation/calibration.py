@@ -65,7 +65,7 @@ def calibrate_batch_norm(
     from keras_slim.evaluation import calibrate_batch_norm
 
     widths = Widths(min_width=0.25, max_width=1.0, stat_widths=[1.0, 0.5])
-    backbone = SlimResNet(depth=18, base_width=8, widths=widths)
+    backbone = SlimResNet(depth=10, base_width=8, widths=widths)
     train_images = np.random.default_rng(0).random((8, 8, 8, 3), "float32")
     calibrate_batch_norm(backbone, train_images, batch_size=4)
     features = backbone(train_images, width=0.5, training=False)
@@ -169,7 +169,7 @@ def with_stat_widths(backbone, widths):
     from keras_slim.backbones import SlimResNet
     from keras_slim.evaluation import calibrate_batch_norm, with_stat_widths
 
-    backbone = SlimResNet(depth=18, base_width=8,
+    backbone = SlimResNet(depth=10, base_width=8,
                           widths=Widths(min_width=0.25, max_width=1.0))
     x_train = np.random.default_rng(0).random((8, 8, 8, 3), "float32")
     wider = with_stat_widths(backbone, [0.6])

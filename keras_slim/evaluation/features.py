@@ -36,7 +36,7 @@ def extract_features(backbone, images, width=None, batch_size=256):
     from keras_slim.backbones import SlimResNet
     from keras_slim.evaluation import extract_features
 
-    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    backbone = SlimResNet(depth=10, base_width=8, widths=[1.0, 0.5])
     features = extract_features(backbone, np.zeros((4, 8, 8, 3)), 0.5)
     assert features.shape == (4, 32)
     ```

@@ -133,7 +133,7 @@ def evaluate_knn(backbone, train_images, train_labels, test_images,
     from keras_slim.backbones import SlimResNet
     from keras_slim.evaluation import evaluate_knn
 
-    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    backbone = SlimResNet(depth=10, base_width=8, widths=[1.0, 0.5])
     images = np.random.default_rng(0).random((16, 8, 8, 3), "float32")
     labels = np.arange(16) % 2
     top1 = evaluate_knn(backbone, images, labels, images[::-1], labels[::-1],

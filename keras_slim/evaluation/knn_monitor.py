@@ -70,7 +70,7 @@ class KNNMonitor(keras.callbacks.Callback):
     from keras_slim.backbones import SlimResNet
     from keras_slim.evaluation import KNNMonitor
 
-    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    backbone = SlimResNet(depth=10, base_width=8, widths=[1.0, 0.5])
     model = keras.Sequential([backbone, keras.layers.Dense(2)])
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(True))
     images = np.random.default_rng(0).random((8, 8, 8, 3), "float32")

@@ -68,7 +68,7 @@ def linear_probe(backbone, train_images, train_labels, test_images,
     rng = np.random.default_rng(0)
     x_train, x_test = rng.random((2, 16, 8, 8, 3), "float32")
     y_train = y_test = np.arange(16) % 2
-    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    backbone = SlimResNet(depth=10, base_width=8, widths=[1.0, 0.5])
     result = linear_probe(backbone, x_train, y_train, x_test, y_test, epochs=2)
     assert sorted(result) == [0.5, 1.0]  # LinearProbeResult({1.0: .., 0.5: ..})
     ```

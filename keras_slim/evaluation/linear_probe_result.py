@@ -26,7 +26,7 @@ class LinearProbeResult(dict):
 
     train = load("digits", "train", max_examples=32)
     test = load("digits", "test", max_examples=16)
-    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5],
+    backbone = SlimResNet(depth=10, base_width=8, widths=[1.0, 0.5],
                           input_shape=(8, 8, 1))
     result = linear_probe(backbone, train.images / 255.0, train.labels,
                           test.images / 255.0, test.labels, epochs=2)

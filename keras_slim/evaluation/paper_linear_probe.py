@@ -79,7 +79,7 @@ def paper_linear_probe(backbone, train_images, train_labels, test_images,
     digits = load("digits", "test", max_examples=8)
     x = digits.images / 255.0
     result = paper_linear_probe(
-        SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5],
+        SlimResNet(depth=10, base_width=8, widths=[1.0, 0.5],
                    input_shape=(8, 8, 1)),
         x, digits.labels, x, digits.labels, epochs=1, batch_size=8)
     assert sorted(result) == [0.5, 1.0]

@@ -46,7 +46,7 @@ def alignment_uniformity(
 
     rng = np.random.default_rng(0)
     crops_a, crops_b = rng.random((2, 8, 8, 8, 3), "float32")
-    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    backbone = SlimResNet(depth=10, base_width=8, widths=[1.0, 0.5])
     metrics = alignment_uniformity(backbone, crops_a, crops_b, width=0.5)
     assert sorted(metrics) == ["alignment", "uniformity"]
     ```

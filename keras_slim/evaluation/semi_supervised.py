@@ -131,7 +131,7 @@ def fine_tune_semi_supervised(
     from keras_slim import backbones
     from keras_slim.evaluation import fine_tune_semi_supervised
 
-    net = backbones.SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    net = backbones.SlimResNet(depth=10, base_width=8, widths=[1.0, 0.5])
     pixels = np.random.default_rng(0).random((24, 8, 8, 3), "float32")
     classes = np.tile([0, 1, 2], 8)
     # Half of the 16 training labels, one epoch; tested on the last 8 images.

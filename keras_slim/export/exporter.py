@@ -96,7 +96,7 @@ def export_backbone(backbone, output_dir, images, widths=None,
     from keras_slim.backbones import SlimResNet
     from keras_slim.export import export_backbone
 
-    backbone = SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    backbone = SlimResNet(depth=10, base_width=8, widths=[1.0, 0.5])
     x_test = np.random.default_rng(0).random((8, 16, 16, 3), "float32")
     folder = os.path.join(tempfile.mkdtemp(), "exported")
     # precisions=["float32", "int8"] would add int8 files, calibrated on

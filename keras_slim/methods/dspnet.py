@@ -41,7 +41,7 @@ class DSPNet(SlimCLR):
     from keras_slim.backbones import SlimResNet
     from keras_slim.methods import DSPNet
 
-    backbone = SlimResNet(depth=18, stem="cifar", base_width=4,
+    backbone = SlimResNet(depth=10, stem="cifar", base_width=4,
                           widths=[1.0, 0.5, 0.25])
     model = DSPNet(backbone, queue_size=64, feature_weight=0.5)
     model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9))

@@ -108,7 +108,7 @@ class SlimCLR(SlimSSL):
     from keras_slim.backbones import SlimResNet
     from keras_slim.methods import SlimCLR
 
-    backbone = SlimResNet(depth=18, stem="cifar", base_width=4,
+    backbone = SlimResNet(depth=10, stem="cifar", base_width=4,
                           widths=[1.0, 0.5])
     model = SlimCLR(backbone, base="mocov2", queue_size=16)
     # run_eagerly: one step runs faster than it traces; drop it for training.

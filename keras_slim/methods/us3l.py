@@ -113,7 +113,7 @@ class US3L(SlimSSL):
     from keras_slim.backbones import SlimResNet
     from keras_slim.methods import US3L
 
-    backbone = SlimResNet(depth=18, stem="cifar", base_width=4,
+    backbone = SlimResNet(depth=10, stem="cifar", base_width=4,
                           widths=Widths(min_width=0.25, max_width=1.0))
     model = US3L(backbone, base="simclr", total_steps=10000, grid_step=0.25,
                  hidden_dim=64, projection_dim=32)

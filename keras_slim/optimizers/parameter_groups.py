@@ -81,7 +81,7 @@ def parameter_groups(model_or_layers):
     from keras_slim.backbones import SlimResNet
     from keras_slim.optimizers import parameter_groups
 
-    backbone = SlimResNet(depth=18, base_width=4, widths=[1.0, 0.5])
+    backbone = SlimResNet(depth=10, base_width=4, widths=[1.0, 0.5])
     groups = parameter_groups(backbone)
     # BatchNorm gammas/betas (and biases) are left out of decay, by type.
     assert groups.no_decay and all(len(v.shape) == 1 for v in groups.no_decay)

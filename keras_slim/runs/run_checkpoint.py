@@ -63,7 +63,7 @@ class RunCheckpoint(keras.callbacks.Callback):
     from keras_slim.runs.run_checkpoint import restore_checkpoint
 
     def recipe():
-        backbone = SlimResNet(depth=18, stem="cifar", base_width=4,
+        backbone = SlimResNet(depth=10, stem="cifar", base_width=4,
                               widths=[1.0, 0.5], input_shape=(8, 8, 3))
         model = SlimCLR(backbone, base="simclr")
         model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))

@@ -49,7 +49,7 @@ def fine_tune_all_widths_semi_supervised(
     from keras_slim import backbones
     from keras_slim.tasks import fine_tune_all_widths_semi_supervised
 
-    net = backbones.SlimResNet(depth=18, base_width=8, widths=[1.0, 0.5])
+    net = backbones.SlimResNet(depth=10, base_width=8, widths=[1.0, 0.5])
     pixels = np.random.default_rng(0).random((24, 8, 8, 3), "float32")
     classes = np.tile([0, 1, 2], 8)
     top1 = fine_tune_all_widths_semi_supervised(

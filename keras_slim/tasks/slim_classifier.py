@@ -77,7 +77,7 @@ class SlimClassifier(EagerOptimizerBuild, keras.Model):
     from keras_slim.backbones import SlimResNet
     from keras_slim.tasks import SlimClassifier
 
-    backbone = SlimResNet(depth=18, widths=[1.0, 0.5], base_width=8,
+    backbone = SlimResNet(depth=10, widths=[1.0, 0.5], base_width=8,
                           stem="cifar", input_shape=(16, 16, 3))
     classifier = SlimClassifier(backbone, num_classes=3)
     classifier.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
