@@ -33,7 +33,7 @@ def test_recipe_trains_on_fashion_mnist_without_collapse(name):
     widths = [1.0, 0.5]
     if name.startswith("us3l"):
         widths = Widths(min_width=0.25, max_width=1.0, stat_widths=[1.0, 0.25])
-    model = RECIPES[name](resnet_backbone(widths=widths, channels=1))
+    model = RECIPES[name](resnet_backbone(widths=widths, channels=1, depth=10))
     compile_sgd(model, lr=0.03)
     logs = model.fit(fashion_view_pairs(256, 32), epochs=1, verbose=0).history
     dim = model.projector.output_units
