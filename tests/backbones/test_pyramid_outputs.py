@@ -27,8 +27,8 @@ def _slim_maps(backbone, images, width):
 
 
 BACKBONES = {
-    "resnet18_imagenet": (lambda: SlimResNet(
-        depth=18, stem="imagenet", base_width=8, widths=[1.0, 0.5, 0.25]),
+    "resnet10_imagenet": (lambda: SlimResNet(
+        depth=10, stem="imagenet", base_width=8, widths=[1.0, 0.5, 0.25]),
         64, {"P2": 16, "P3": 8, "P4": 4, "P5": 2}),
     "resnet50_cifar": (lambda: SlimResNet(
         depth=50, stem="cifar", base_width=4, widths=[1.0, 0.5]),

@@ -151,10 +151,10 @@ def test_traces_are_bounded_by_distinct_widths(rng):
 
 
 def test_training_step_compiles_with_xla_at_each_width(rng):
-    # Two widths: each is one XLA compilation of a ResNet-18 step, the
+    # Two widths: each is one XLA compilation of a ResNet-10 step, the
     # slowest thing in this file; the slicing at every width is checked
     # above, and the recipes' XLA step in tests/methods/test_slim_clr.py.
-    backbone = small_resnet(widths=[1.0, 0.25])
+    backbone = small_resnet(widths=[1.0, 0.25], depth=10)
     x = tf.constant(images(rng))
     variables = backbone.trainable_variables
 

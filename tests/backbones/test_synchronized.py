@@ -36,7 +36,7 @@ SCRIPT = TWO_CPUS + textwrap.dedent(
         for synchronized in (True, False):
             with strategy.scope():
                 keras.utils.set_random_seed(0)
-                model = SlimResNet(widths=widths, base_width=4,
+                model = SlimResNet(widths=widths, depth=10, base_width=4,
                                    synchronized=synchronized)
             dist = strategy.experimental_distribute_dataset(
                 tf.data.Dataset.from_tensor_slices(x).batch(8))
@@ -47,7 +47,7 @@ SCRIPT = TWO_CPUS + textwrap.dedent(
             out[str(synchronized)] = np.concatenate(
                 [p.numpy() for p in parts]).tolist()
         keras.utils.set_random_seed(0)
-        single = SlimResNet(widths=widths, base_width=4)
+        single = SlimResNet(widths=widths, depth=10, base_width=4)
         out["single"] = single(x, width=0.5, training=True).numpy().tolist()
         return out
 

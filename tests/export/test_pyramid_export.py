@@ -13,7 +13,7 @@ from keras_slim.export.verification import litert_ops
 from keras_slim.export.verification import run_litert
 
 BACKBONES = {
-    "resnet18": (lambda: SlimResNet(depth=18, stem="imagenet", base_width=8,
+    "resnet10": (lambda: SlimResNet(depth=10, stem="imagenet", base_width=8,
                                     widths=[1.0, 0.5]), 32),
     "mobilenet_v2": (lambda: SlimMobileNetV2(widths=[1.0, 0.5]), 32),
 }

@@ -107,7 +107,7 @@ def test_drawn_widths_with_synchronized_batch_norm_are_refused_clearly(
 def test_mixed_float16_fine_tunes_with_float32_logits_and_weights():
     keras.mixed_precision.set_dtype_policy("mixed_float16")
     try:
-        backbone = SlimResNet(widths=[1.0, 0.5], base_width=8,
+        backbone = SlimResNet(widths=[1.0, 0.5], depth=10, base_width=8,
                               input_shape=(8, 8, 3))
         classifier = SlimClassifier(backbone, num_classes=3)
         classifier.compile(optimizer=keras.optimizers.SGD(0.05))
