@@ -75,7 +75,7 @@ def parse_args(argv=None):
     parser.add_argument("--widths", type=float, nargs="+",
                         default=[1.0, 0.5, 0.25], help="largest first")
     parser.add_argument("--depth", type=int, default=18,
-                        choices=[10, 18, 34, 50],
+                        choices=[10, 18, 34, 50, 101, 152],
                         help="ResNet depth (10: one block a stage)")
     parser.add_argument("--base-width", type=int, default=16,
                         help="channels of the ResNet stem at width 1.0 "

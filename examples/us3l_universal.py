@@ -75,7 +75,7 @@ def parse_args(argv=None):
                         help="how many evenly spaced widths keep BatchNorm "
                         "statistics (default: the library's 8)")
     parser.add_argument("--depth", type=int, default=18,
-                        choices=[10, 18, 34, 50],
+                        choices=[10, 18, 34, 50, 101, 152],
                         help="ResNet depth (10: one block a stage)")
     parser.add_argument("--base-width", type=int, default=16,
                         help="channels of the ResNet stem at width 1.0")

@@ -190,8 +190,8 @@ class SlimConvLayer(SlimKernelLayer):
     """
 
     plain_input_rank = 4
-    # The `keras.ops` convolution each subclass runs (`ops.conv`,
-    # `ops.depthwise_conv`); both take the same strides and padding.
+    # The `keras.ops` convolution each subclass runs, as a staticmethod
+    # (`ops.conv`, `ops.depthwise_conv`): both take strides and padding.
     convolution = None
 
     _config_keys = ("kernel_size", "strides", "padding")
@@ -206,7 +206,7 @@ class SlimConvLayer(SlimKernelLayer):
         check_rank(self, inputs, 4, "images (batch, height, width, channels)")
 
     def _apply_kernel(self, inputs, kernel):
-        return type(self).convolution(
+        return self.convolution(
             inputs, kernel, strides=self.strides, padding=self.padding
         )
 

@@ -57,7 +57,7 @@ class SlimConv2D(SlimConvLayer):
     """
 
     bias_axis = 3
-    convolution = ops.conv
+    convolution = staticmethod(ops.conv)
 
     def __init__(
         self,

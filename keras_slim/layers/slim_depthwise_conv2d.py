@@ -49,7 +49,7 @@ class SlimDepthwiseConv2D(SlimConvLayer):
 
     kernel_name = "depthwise_kernel"
     bias_axis = 2
-    convolution = ops.depthwise_conv
+    convolution = staticmethod(ops.depthwise_conv)
 
     def __init__(
         self,
