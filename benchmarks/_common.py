@@ -76,3 +76,26 @@ def write_result(name, payload):
         json.dump(payload, f, indent=2)
     os.replace(tmp, path)
     return path
+
+
+def alternated_rounds(sides, rounds, measure):
+    """{side: [seconds per round]}: `measure(side)` for each side in turn,
+    `rounds` times, so a drifting machine slows every side alike."""
+    seconds = {side: [] for side in sides}
+    for _ in range(rounds):
+        for side in sides:
+            seconds[side].append(measure(side))
+    return seconds
+
+
+def print_rounds_table(title, label, seconds, baseline, name=str):
+    """A markdown table of each side's median seconds, its rounds and its
+    ratio to `baseline`'s median; returns {side: median}."""
+    median = {side: statistics.median(s) for side, s in seconds.items()}
+    print(f"| {title} | {label} (s, median) | rounds | vs {name(baseline)} |"
+          "\n|---|---|---|---|")
+    for side, values in seconds.items():
+        print(f"| {name(side)} | {median[side]:.1f} | "
+              f"{', '.join(f'{s:.1f}' for s in values)} | "
+              f"{median[side] / median[baseline]:.2f} |")
+    return median

@@ -19,7 +19,6 @@ Writes benchmarks/results/bench_depth.json and prints the tables.
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,17 +80,12 @@ def main():
     for r in rows:
         print(f"| {r['depth']} | {r['width']:g} | {r['params']:,} | "
               f"{r['mflops']:.1f} |")
-    seconds = {depth: [] for depth in DEPTHS}
-    for _ in range(args.rounds):
-        for depth in DEPTHS:
-            seconds[depth].append(tiny_run_seconds(depth))
-    median = {d: statistics.median(s) for d, s in seconds.items()}
-    print("\n| depth | tiny pretrain (s, median) | rounds | vs ResNet-18 |"
-          "\n|---|---|---|---|")
-    for depth in DEPTHS:
-        print(f"| {depth} | {median[depth]:.1f} | "
-              f"{', '.join(f'{s:.1f}' for s in seconds[depth])} | "
-              f"{median[depth] / median[18]:.2f} |")
+    seconds = _common.alternated_rounds(DEPTHS, args.rounds,
+                                        tiny_run_seconds)
+    print()
+    median = _common.print_rounds_table("depth", "tiny pretrain", seconds,
+                                        baseline=18,
+                                        name=lambda d: f"ResNet-{d}")
     path = _common.write_result("bench_depth", {
         "machine": _common.machine(), "costs": rows,
         "tiny_pretrain_seconds": {str(d): s for d, s in seconds.items()},

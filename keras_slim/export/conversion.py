@@ -7,7 +7,9 @@ only and fails with the names of the offending ops otherwise.
 `TFLiteConverter.convert()` leaks about 20 MB per call and never gives it
 back, so `run_conversions` converts in short-lived worker processes (a new
 one every `per_process` conversions): the caller's memory stays flat however
-many widths and precisions it exports.
+many widths and precisions it exports. A worker costs a TensorFlow start-up
+(about 5 s on a 2-core machine), so a process that ends after a few
+conversions (`keras-slim export`) converts them itself (`isolate="auto"`).
 """
 
 import json
@@ -22,7 +24,7 @@ import numpy as np
 from keras_slim.io import atomic_path
 
 __all__ = ["PRECISIONS", "convert_saved_model", "run_conversions",
-           "ConversionError"]
+           "check_isolate", "ConversionError"]
 
 # float32: exact; float16: weights stored as float16 (half the size, runs in
 # float32 on CPU); dynamic_int8: int8 weights, float activations (no data
@@ -155,19 +157,35 @@ def run_conversions(jobs, per_process=8, isolate=True):
             and optionally `signature_keys`, `representative` (a `.npy`
             file of images), `int8_io`.
         per_process: conversions per worker process before a fresh one.
-        isolate: `False` converts in this process (it then grows by the
-            converter's leak, ~20 MB per conversion).
+        isolate: `True` converts in worker processes; `False` in this
+            process (it then grows by the converter's leak, ~20 MB per
+            conversion); `"auto"` in this process when there are at most
+            `per_process` jobs (one worker's worth: it grows by at most
+            `per_process` leaks), in workers otherwise. "auto" suits a
+            process that ends after the export; a long-lived one (a
+            notebook exporting again and again) keeps memory flat with
+            `True`.
 
     Returns:
         one dict per job, in order: `{"ok": True, "bytes": n}` or
         `{"ok": False, "error": message}`.
     """
+    check_isolate(isolate)
+    if isolate == "auto":
+        isolate = len(jobs) > per_process
     if not isolate:
         return [_convert_job(job) for job in jobs]
     results = []
     for start in range(0, len(jobs), max(1, int(per_process))):
         results += _run_worker(jobs[start:start + per_process])
     return results
+
+
+def check_isolate(isolate):
+    """Raises ValueError unless `isolate` is True, False or "auto"."""
+    if not (isinstance(isolate, bool) or isolate == "auto"):
+        raise ValueError(
+            f"isolate must be True, False or 'auto', got {isolate!r}.")
 
 
 def _convert_job(job):

@@ -13,6 +13,7 @@ from keras_slim.export import _graphs
 from keras_slim.export._manifest import build_manifest
 from keras_slim.export._manifest import plot_latency
 from keras_slim.export._request import Request
+from keras_slim.export.conversion import check_isolate
 from keras_slim.export.conversion import run_conversions
 from keras_slim.export.export_error import ExportError
 from keras_slim.export.verification import compare_outputs
@@ -73,7 +74,9 @@ def export_backbone(backbone, output_dir, images, widths=None,
         accuracy: optional `{width: {name: value}}` copied into the
             manifest (e.g. the kNN/linear top-1 of `results.json`).
         overwrite: replace an earlier export in `output_dir`.
-        isolate: convert in worker processes (memory stays flat).
+        isolate: convert in worker processes (memory stays flat); `False`
+            in this process, `"auto"` in this process for a few files
+            (see `keras_slim.export.run_conversions`).
         log: progress printer (`None` for silence).
 
     Returns:
@@ -113,6 +116,7 @@ def export_backbone(backbone, output_dir, images, widths=None,
         - [LiteRT post-training quantization](https://ai.google.dev/edge/litert/models/post_training_quantization)
     """
     log = log or (lambda *_: None)
+    check_isolate(isolate)
     request = Request.check(backbone, images, widths, precisions,
                              representative_images, classifiers, labels,
                              image_shape, int8_io)

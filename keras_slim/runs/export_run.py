@@ -23,7 +23,8 @@ __all__ = ["export_run"]
 def export_run(run_dir, output_dir=None, widths=None,
                precisions=("float32", "int8"), head=False, int8_io=False,
                representative_count=300, image_count=500, saved_model=True,
-               bundle=True, latency_runs=30, overwrite=False, log=print):
+               bundle=True, latency_runs=30, overwrite=False,
+               isolate="auto", log=print):
     """Export the trained backbone of a run directory, every width verified.
 
     A fine-tuning run (`keras-slim finetune`) exports its fine-tuned
@@ -53,6 +54,11 @@ def export_run(run_dir, output_dir=None, widths=None,
         image_count: test images each file is verified on.
         saved_model, bundle, latency_runs, overwrite: see
             `keras_slim.export.export_backbone`.
+        isolate: where the files are converted (see
+            `keras_slim.export.run_conversions`). "auto", the default, spares
+            a `keras-slim export` of a few files a worker's TensorFlow
+            start-up; its process ends after the export, and with it the
+            converter's leak.
 
     On another backend than TensorFlow (a run trained on JAX) the export
     runs in a TensorFlow-backend worker process, which reads the run
@@ -67,7 +73,7 @@ def export_run(run_dir, output_dir=None, widths=None,
             precisions=list(precisions), head=head, int8_io=int8_io,
             representative_count=representative_count,
             image_count=image_count, saved_model=saved_model, bundle=bundle,
-            latency_runs=latency_runs, overwrite=overwrite)
+            latency_runs=latency_runs, overwrite=overwrite, isolate=isolate)
         return export_in_tensorflow(arguments, log)
     run = RunDirectory(run_dir)
     config = validate_config(run.read_config(), run.config_path)
@@ -102,7 +108,8 @@ def export_run(run_dir, output_dir=None, widths=None,
         precisions=precisions, representative_images=representative,
         classifiers=classifiers, int8_io=int8_io, saved_model=saved_model,
         bundle=bundle, latency_runs=latency_runs,
-        accuracy=_accuracy(run, probe), overwrite=overwrite, log=log)
+        accuracy=_accuracy(run, probe), overwrite=overwrite,
+        isolate=isolate, log=log)
 
 
 def _finetuned_classifier(run):

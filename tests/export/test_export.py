@@ -246,6 +246,7 @@ def test_a_range_width_needs_calibration_then_exports(tmp_path, digits):
     (dict(int8_io=True), "`int8_io` needs the precision 'int8'"),
     (dict(classifiers={1.0: keras.layers.Dense(3)}),
      r"no head for widths \[0.5\]"),
+    (dict(isolate="yes"), "isolate must be True, False or 'auto'"),
 ])
 def test_bad_requests_fail_before_writing_anything(tmp_path, kwargs,
                                                    message):
@@ -315,6 +316,24 @@ def test_an_op_without_a_tflite_builtin_is_refused_by_name(tmp_path):
         [{"saved_model": folder, "precision": "float32", "output": output}])
     assert not result["ok"] and "MatrixInverse" in result["error"]
     assert sorted(os.listdir(tmp_path)) == ["flex"]  # no file, no partial
+
+
+@pytest.mark.parametrize("count, workers", [(1, []), (3, []), (4, [3, 1])])
+def test_auto_isolation_spares_a_worker_for_a_few_conversions(
+        monkeypatch, count, workers):
+    from keras_slim.export import conversion
+
+    started, converted = [], []
+    monkeypatch.setattr(conversion, "_run_worker", lambda jobs: started.append(
+        len(jobs)) or [{"ok": True, "bytes": 1}] * len(jobs))
+    monkeypatch.setattr(conversion, "_convert_job", lambda job: converted.append(
+        job) or {"ok": True, "bytes": 1})
+    jobs = [{"output": f"{i}.tflite"} for i in range(count)]
+    results = export.run_conversions(jobs, per_process=3, isolate="auto")
+    assert len(results) == count
+    # One worker's worth (per_process) converts here; more go to workers.
+    assert started == workers
+    assert converted == ([] if workers else jobs)
 
 
 def _rss_mb():
