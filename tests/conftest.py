@@ -68,30 +68,30 @@ SHARED_DATA = os.path.join(
 )
 
 # The slowest files, slowest first (seconds of a whole-suite run on the
-# 2-core machine, `pytest --durations=0`, 2026-12-01). pytest-xdist hands
+# 2-core machine, `pytest --durations=0`, 2026-12-05). pytest-xdist hands
 # out whole files in collection order (`--dist=loadfile
 # --no-loadscope-reorder` in setup.cfg), so starting these first keeps one
 # long file from running alone at the end while the other worker idles. A
 # stale list costs time, never a result.
 SLOW_FILES_FIRST = (
-    "examples/test_examples.py",             # 262 s
-    "methods/test_cross_backend.py",         # ~150 s (2 subprocesses)
-    "runs/test_jax_pretrain.py",             # ~140 s (a JAX child pytest)
-    "runs/test_finetune_run.py",             # 221 s
-    "runs/test_resume.py",                   # 140 s
-    "convert/test_convert_run.py",           # 139 s
-    "backbones/test_slim_resnet.py",         # 135 s
-    "test_docstring_examples.py",            # 143 s
-    "export/test_export.py",                 # 116 s
-    "tasks/test_finetune_semi_supervised.py",  # 79 s
-    "methods/test_real_data.py",             # 75 s
-    "runs/test_pretrain.py",                 # 73 s
-    "methods/test_slim_clr.py",              # 72 s
-    "convert/test_slimclr.py",               # 65 s
-    "methods/test_us3l.py",                  # 57 s
-    "methods/test_slimclr_official_step.py",  # 52 s
-    "convert/test_presets.py",               # 44 s
-    "methods/test_distributed.py",           # 41 s
+    "examples/test_examples.py",             # 145 s
+    "runs/test_jax_pretrain.py",             # 128 s (a JAX child pytest)
+    "methods/test_cross_backend.py",         # 95 s (2 subprocesses)
+    "runs/test_finetune_run.py",             # 79 s
+    "backbones/test_slim_resnet.py",         # 73 s
+    "runs/test_resume.py",                   # 69 s
+    "export/test_export.py",                 # 63 s
+    "convert/test_convert_run.py",           # 61 s
+    "test_docstring_examples.py",            # 60 s
+    "methods/test_slimclr_official_step.py",  # 47 s
+    "convert/test_slimclr.py",               # 44 s
+    "methods/test_us3l.py",                  # 41 s
+    "methods/test_real_data.py",             # 40 s
+    "methods/test_slim_clr.py",              # 39 s
+    "methods/test_distributed.py",           # 35 s
+    "runs/test_pretrain.py",                 # 29 s
+    "backbones/test_slim_mobilenet_v2.py",   # 26 s
+    "convert/test_presets.py",               # 24 s
     # The JAX suite's slowest (collected under KERAS_BACKEND=jax only).
     "jax/test_pretrain_run.py",              # 145 s
 )
