@@ -28,6 +28,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import _common  # noqa: E402
+from benchmarks.bench_backbone_step import make_step  # noqa: E402
 from keras_slim.backbones import SlimResNet  # noqa: E402
 
 WIDTH_LISTS = ([1.0, 0.5], [1.0, 0.75, 0.5, 0.25])
@@ -35,20 +36,9 @@ WIDTH_LISTS = ([1.0, 0.5], [1.0, 0.75, 0.5, 0.25])
 
 def trace(model, call, images):
     """(graph ops, seconds) of tracing one training step of `model`."""
-    variables = model.trainable_variables
-    optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
-    optimizer.build(variables)
-
-    def step(x):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(call(x)))
-        grads = tape.gradient(loss, variables)
-        optimizer.apply(grads, variables)
-        return loss
-
+    step = make_step(call, model.trainable_variables, jit=False)
     start = time.perf_counter()
-    graph = tf.function(step, autograph=False).get_concrete_function(
-        images).graph
+    graph = step.get_concrete_function(images).graph
     return len(graph.get_operations()), time.perf_counter() - start
 
 
