@@ -7,7 +7,6 @@ BACKEND = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-
 def _add_xla_flags(*flags):
     """Adds each flag to XLA_FLAGS unless the variable sets it already."""
     current = os.environ.get("XLA_FLAGS", "").split()

@@ -324,10 +324,17 @@ def test_auto_isolation_spares_a_worker_for_a_few_conversions(
     from keras_slim.export import conversion
 
     started, converted = [], []
-    monkeypatch.setattr(conversion, "_run_worker", lambda jobs: started.append(
-        len(jobs)) or [{"ok": True, "bytes": 1}] * len(jobs))
-    monkeypatch.setattr(conversion, "_convert_job", lambda job: converted.append(
-        job) or {"ok": True, "bytes": 1})
+
+    def worker(jobs):  # records the worker's batch instead of starting it
+        started.append(len(jobs))
+        return [{"ok": True, "bytes": 1}] * len(jobs)
+
+    def here(job):  # records a conversion in this process
+        converted.append(job)
+        return {"ok": True, "bytes": 1}
+
+    monkeypatch.setattr(conversion, "_run_worker", worker)
+    monkeypatch.setattr(conversion, "_convert_job", here)
     jobs = [{"output": f"{i}.tflite"} for i in range(count)]
     results = export.run_conversions(jobs, per_process=3, isolate="auto")
     assert len(results) == count
