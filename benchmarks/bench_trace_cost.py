@@ -58,12 +58,13 @@ def main():
             "plain": (plain, lambda x: plain(x, training=True)),
         }
         trace(*sides["slim"], images)  # this process's one-time costs
-        seconds = {side: [] for side in sides}
         ops = {}
-        for _ in range(args.rounds):
-            for side, (model, call) in sides.items():
-                ops[side], took = trace(model, call, images)
-                seconds[side].append(took)
+
+        def measure(side):
+            ops[side], seconds = trace(*sides[side], images)
+            return seconds
+
+        seconds = _common.alternated_rounds(sides, args.rounds, measure)
         for side, (model, _) in sides.items():
             rows.append({
                 "widths": widths, "side": side,
