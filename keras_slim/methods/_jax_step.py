@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import keras
 from keras import ops
 
+from keras_slim.methods._plan import branch_table
 from keras_slim.methods._step_logs import NONFINITE
 from keras_slim.methods._step_logs import add_gradient
 from keras_slim.methods._step_logs import checks_gradients
@@ -172,10 +173,11 @@ class _Step:
                   for key in slot_keys(name)}
         finite = jnp.array(True)
         teacher = None
-        draws = None
+        draws = drawable = None
         if any(not s.is_static for s in slots):
             dense = True
             draws = model.draw_indices(slots, step)
+            drawable = model.drawable_indices(slots)
         views = self.views
         for slot in slots:
             # The previous widths' gradients are done before this one runs.
@@ -188,7 +190,7 @@ class _Step:
                                                        out["teacher"])
             else:
                 grads, slot_values, ok = self.run_random(
-                    slot, draws[slot.draw], views, teacher)
+                    slot, draws[slot.draw], drawable, views, teacher)
             total = [add_gradient(t, g) for t, g in zip(total, grads)]
             finite = jnp.logical_and(finite, ok)
             values.update(slot_values)
@@ -199,7 +201,7 @@ class _Step:
                      for g, v in zip(total, self.online)]
         return total, values, finite
 
-    def run_random(self, slot, index, views, teacher):
+    def run_random(self, slot, index, drawable, views, teacher):
         def branch(width):
             def run():
                 grads, values, ok, _ = self.run_width(slot, width, views,
@@ -213,8 +215,9 @@ class _Step:
             grads = [jnp.zeros_like(v.value) for v in self.online]
             return grads, values, jnp.array(True)
 
-        branches = [branch(w) for w in slot.candidates] + [skip]
-        return self.switch(index, branches)
+        live, table = branch_table(len(slot.candidates), drawable)
+        branches = [branch(slot.candidates[i]) for i in live] + [skip]
+        return self.switch(jnp.asarray(table, "int32")[index], branches)
 
     def run_width(self, slot, width, views, teacher, dense):
         """`(grads, values, finite, outputs)` of one width."""

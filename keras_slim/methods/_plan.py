@@ -12,6 +12,7 @@ sampling); the phase is a function of the step, chosen in the graph too.
 
 import dataclasses
 
+import numpy as np
 from keras import ops
 
 from keras_slim._stateless_random import stateless_uniform
@@ -79,6 +80,55 @@ def sandwich_draws(seed, step, grid_size, valid_count, draws):
     # Ascending indices: the drawn widths run largest first (US-Nets' and
     # US3L's order), skips last.
     return ops.sort(ops.where(filled, ops.cast(order, "int32"), grid_size))
+
+
+def distinct_draws(seed, step, slots):
+    """`sandwich_draws` for the random slots of a phase's `slots`.
+
+    The phase's range runs from the grid's largest width down to its
+    smallest static slot.
+    """
+    random_slots = [s for s in slots if not s.is_static]
+    return sandwich_draws(seed, step, len(random_slots[0].candidates),
+                          _valid_count(slots), len(random_slots))
+
+
+def distinct_drawable(slots):
+    """The grid indices `distinct_draws(seed, step, slots)` can return at
+    some step, the skip aside: the widths strictly inside the phase."""
+    return tuple(range(1, _valid_count(slots) - 1))
+
+
+def _valid_count(slots):
+    grid = next(s for s in slots if not s.is_static).candidates
+    smallest = min(min(s.candidates) for s in slots if s.is_static)
+    return sum(1 for w in grid if w >= smallest - 1e-9)
+
+
+def branch_table(count, drawable):
+    """The branches a random slot over `count` candidates traces.
+
+    A compiled step traces every branch of its switch, including those the
+    draw can never pick (the largest width, widths below the phase's range):
+    a phased US3L run at the default grid would trace 39 width passes where
+    24 can run. Returns `(live, table)`: `live` the candidate indices that
+    get a branch, in order, and `table[index]` the branch of a drawn index
+    (`len(live)`, the skip, for the others and for the skip `count`).
+    """
+    live = tuple(sorted(drawable))
+    table = [len(live)] * (count + 1)
+    for position, index in enumerate(live):
+        table[index] = position
+    return live, table
+
+
+def uniform_drawable(grid, lowest):
+    """The grid indices `uniform_draws(seed, step, grid, lowest, n)` can
+    return at some step (its own float32 test of the range)."""
+    below = np.asarray(grid, np.float32) < np.float32(lowest - 1e-9)
+    inside = tuple(i for i in range(1, len(grid)) if not below[i])
+    # No width inside: every distance is infinite and argmin gives 0.
+    return inside or (0,)
 
 
 def uniform_draws(seed, step, grid, lowest, draws):

@@ -20,6 +20,7 @@ beside this module:
 import tensorflow as tf
 from keras import ops
 
+from keras_slim.methods._plan import branch_table
 from keras_slim.methods._step_logs import NONFINITE
 from keras_slim.methods._step_logs import add_gradient
 from keras_slim.methods._step_logs import checks_gradients
@@ -99,10 +100,11 @@ def _run_slots(model, slots, views, targets, step, training, dense):
     total = [None] * len(variables)
     values = _empty_values(model)
     teacher = None
-    draws = None
+    draws = drawable = None
     if any(not s.is_static for s in slots):
         dense = True
         draws = model.draw_indices(slots, step)
+        drawable = model.drawable_indices(slots)
     for slot in slots:
         views = _after(views, total)
         if slot.is_static:
@@ -115,8 +117,8 @@ def _run_slots(model, slots, views, targets, step, training, dense):
                                                 out["teacher"])
         else:
             grads, slot_values = _run_random(
-                model, slot, draws[slot.draw], views, targets, teacher,
-                training,
+                model, slot, draws[slot.draw], drawable, views, targets,
+                teacher, training,
             )
         total = [add_gradient(t, g) for t, g in zip(total, grads)]
         values.update(slot_values)
@@ -129,7 +131,8 @@ def _run_slots(model, slots, views, targets, step, training, dense):
     return total, values
 
 
-def _run_random(model, slot, index, views, targets, teacher, training):
+def _run_random(model, slot, index, drawable, views, targets, teacher,
+                training):
     def branch(width):
         def run():
             grads, values, _ = _run_width(model, slot, width, views, targets,
@@ -141,8 +144,9 @@ def _run_random(model, slot, index, views, targets, teacher, training):
         values = {k: tf.zeros(()) for k in slot_keys(slot.name)}
         return [tf.zeros_like(v) for v in model.online_variables], values
 
-    branches = [branch(w) for w in slot.candidates] + [skip]
-    return tf.switch_case(index, branches)
+    live, table = branch_table(len(slot.candidates), drawable)
+    branches = [branch(slot.candidates[i]) for i in live] + [skip]
+    return tf.switch_case(tf.gather(table, index), branches)
 
 
 def _run_width(model, slot, width, views, targets, teacher, training, dense):

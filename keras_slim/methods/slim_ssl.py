@@ -10,7 +10,8 @@ from keras_slim.heads import SlimMLPHead
 from keras_slim.methods._step_logs import METRICS
 from keras_slim.methods._step_logs import nonfinite_message
 from keras_slim.methods._per_batch_rate import PerBatchRate
-from keras_slim.methods._plan import sandwich_draws
+from keras_slim.methods._plan import distinct_draws
+from keras_slim.methods._plan import distinct_drawable
 from keras_slim.methods._registry import base_class
 
 
@@ -291,12 +292,12 @@ class SlimSSL(EagerOptimizerBuild, keras.Model):
         Default: distinct grid widths strictly between the slots' largest and
         smallest (`sandwich_draws`), largest first.
         """
-        random_slots = [s for s in slots if not s.is_static]
-        grid = random_slots[0].candidates
-        smallest = min(min(s.candidates) for s in slots if s.is_static)
-        valid = sum(1 for w in grid if w >= smallest - 1e-9)
-        return sandwich_draws(self.seed, step, len(grid), valid,
-                              len(random_slots))
+        return distinct_draws(self.seed, step, slots)
+
+    def drawable_indices(self, slots):
+        """The candidate indices `draw_indices(slots, step)` can return at
+        some step (the skip aside): the compiled step traces only these."""
+        return distinct_drawable(slots)
 
     def sampled_widths(self, step):
         """The widths training step `step` runs, in the order it runs them.

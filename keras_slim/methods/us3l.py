@@ -5,6 +5,7 @@ from keras_slim import losses
 from keras_slim.layers import SlimConv2D
 from keras_slim.methods._group_terms import group_terms
 from keras_slim.methods._plan import Slot
+from keras_slim.methods._plan import uniform_drawable
 from keras_slim.methods._plan import uniform_draws
 from keras_slim.methods._plan import width_grid
 from keras_slim.methods._registry import base_class
@@ -245,9 +246,14 @@ class US3L(SlimSSL):
     def draw_indices(self, slots, step):
         if self.sampling == "distinct":
             return super().draw_indices(slots, step)
-        lowest = min(s.candidates[0] for s in slots if s.is_static)
         count = sum(1 for s in slots if not s.is_static)
-        return uniform_draws(self.seed, step, self.grid, lowest, count)
+        return uniform_draws(self.seed, step, self.grid, _lowest(slots),
+                             count)
+
+    def drawable_indices(self, slots):
+        if self.sampling == "distinct":
+            return super().drawable_indices(slots)
+        return uniform_drawable(self.grid, _lowest(slots))
 
     @classmethod
     def config_problems(cls, config):
@@ -340,3 +346,8 @@ class US3L(SlimSSL):
         config.setdefault("projector_biases", False)
         config.setdefault("sampling", "distinct")
         return super().from_config(config)
+
+
+def _lowest(slots):
+    """The smallest width of a phase: its smallest static slot."""
+    return min(s.candidates[0] for s in slots if s.is_static)

@@ -16,6 +16,7 @@ import pytest
 
 from keras_slim import Widths
 from keras_slim.methods import US3L
+from keras_slim.methods._plan import uniform_drawable
 from keras_slim.methods._plan import uniform_draws
 from keras_slim.optimizers import WarmupCosine
 from tests.methods._helpers import tiny_backbone
@@ -115,6 +116,30 @@ def test_uniform_draws_cover_the_range_rounded_to_the_grid():
     index = np.concatenate([uniform_draws(3, s, grid, 0.5, 1).numpy()
                             for s in range(200)])
     assert set(index.tolist()) == {1, 2}
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "distinct"])
+def test_each_phase_traces_exactly_the_widths_it_can_draw(sampling):
+    # The compiled step gives a branch only to `drawable_indices`: every
+    # index a phase draws must be one of them, and each of them is drawn.
+    model = _model(8, 5, sampling=sampling, grid_step=0.125)  # 7 widths
+    skip = len(model.grid)
+    for start, slots in model.phases()[1:]:
+        drawn = set()
+        for step in range(start, start + 60):
+            drawn.update(model.draw_indices(slots, step).numpy().tolist())
+        drawn.discard(skip)
+        assert sorted(drawn) == list(model.drawable_indices(slots)), start
+
+
+def test_a_phase_with_no_width_inside_draws_the_largest():
+    # A grid too coarse for the phase (its smallest width is the largest):
+    # every distance is infinite and the draw is index 0, which the step
+    # must then trace.
+    assert uniform_drawable((1.0, 0.25), 1.0) == (0,)
+    assert uniform_drawable((1.0, 0.5, 0.25), 0.5) == (1,)
+    assert {int(i) for s in range(20)
+            for i in uniform_draws(0, s, (1.0, 0.25), 1.0, 1)} == {0}
 
 
 def test_distinct_sampling_keeps_the_earlier_behaviour():
