@@ -91,8 +91,6 @@ SLOW_FILES_FIRST = (
     "runs/test_pretrain.py",                 # 29 s
     "backbones/test_slim_mobilenet_v2.py",   # 26 s
     "convert/test_presets.py",               # 24 s
-    # The JAX suite's slowest (collected under KERAS_BACKEND=jax only).
-    "jax/test_pretrain_run.py",              # 145 s
 )
 
 
