@@ -50,6 +50,10 @@ if BACKEND == "tensorflow":
     except RuntimeError:  # already initialized by another import
         pass
 
+from tests._gc import relax_gc  # noqa: E402
+
+relax_gc()  # after the imports: see tests/_gc.py
+
 
 @pytest.fixture(autouse=True)
 def _seed():

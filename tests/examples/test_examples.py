@@ -67,6 +67,8 @@ RUNS = [
 DRIVER = textwrap.dedent(
     """
     import json, runpy, sys, traceback
+    from tests._gc import relax_gc
+    relax_gc()
     for name, path, argv in json.loads(sys.argv[1]):
         print(f"<<<start {name}>>>", flush=True)
         sys.argv = [path, *argv]

@@ -28,6 +28,8 @@ WORKER = textwrap.dedent(
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     from keras_slim.methods import SlimCLR
     from tests.methods._tiny_slim_net import TinySlimNet
+    from tests._gc import relax_gc
+    relax_gc()
     with strategy.scope():
         keras.utils.set_random_seed(0)
         backbone = TinySlimNet(widths=[1.0, 0.5], base_width=4,

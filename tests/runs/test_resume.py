@@ -65,6 +65,8 @@ CHILD = textwrap.dedent(
     import keras
     from keras_slim import cli, data
     from keras_slim.runs import run_checkpoint
+    from tests._gc import relax_gc
+    relax_gc()
 
     def hold():
         open(spec["marker"], "w").close()
