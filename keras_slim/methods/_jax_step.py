@@ -33,6 +33,7 @@ import keras
 from keras import ops
 
 from keras_slim.methods._plan import branch_table
+from keras_slim.methods._plan import traced_candidates
 from keras_slim.methods._step_logs import NONFINITE
 from keras_slim.methods._step_logs import add_gradient
 from keras_slim.methods._step_logs import checks_gradients
@@ -177,7 +178,7 @@ class _Step:
         if any(not s.is_static for s in slots):
             dense = True
             draws = model.draw_indices(slots, step)
-            drawable = model.drawable_indices(slots)
+            drawable = traced_candidates(model, slots)
         views = self.views
         for slot in slots:
             # The previous widths' gradients are done before this one runs.

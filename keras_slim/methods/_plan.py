@@ -99,6 +99,22 @@ def distinct_drawable(slots):
     return tuple(range(1, _valid_count(slots) - 1))
 
 
+def traced_candidates(model, slots):
+    """The candidate indices a random slot's switch holds a branch for.
+
+    The recipe's `drawable_indices(slots)`, unless a subclass overrides
+    `draw_indices` below the class that defines `drawable_indices` (draws of
+    its own that it did not declare): then every candidate.
+    """
+    mro = type(model).__mro__
+    draws = next(c for c in mro if "draw_indices" in vars(c))
+    declared = next(c for c in mro if "drawable_indices" in vars(c))
+    if issubclass(declared, draws):
+        return model.drawable_indices(slots)
+    return tuple(range(len(next(s for s in slots if not s.is_static)
+                           .candidates)))
+
+
 def _valid_count(slots):
     grid = next(s for s in slots if not s.is_static).candidates
     smallest = min(min(s.candidates) for s in slots if s.is_static)

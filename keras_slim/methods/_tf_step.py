@@ -21,6 +21,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_slim.methods._plan import branch_table
+from keras_slim.methods._plan import traced_candidates
 from keras_slim.methods._step_logs import NONFINITE
 from keras_slim.methods._step_logs import add_gradient
 from keras_slim.methods._step_logs import checks_gradients
@@ -104,7 +105,7 @@ def _run_slots(model, slots, views, targets, step, training, dense):
     if any(not s.is_static for s in slots):
         dense = True
         draws = model.draw_indices(slots, step)
-        drawable = model.drawable_indices(slots)
+        drawable = traced_candidates(model, slots)
     for slot in slots:
         views = _after(views, total)
         if slot.is_static:

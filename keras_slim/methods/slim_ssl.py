@@ -270,8 +270,7 @@ class SlimSSL(EagerOptimizerBuild, keras.Model):
     # `train_step(state, data)` (state: the variables' arrays).
     def train_step(self, *args):
         *state, data = args
-        return _step_module().train_step(self, *state,
-                                         self._unpack_views(data))
+        return _step_module().train_step(self, *state, self._unpack_views(data))
 
     def test_step(self, *args):
         *state, data = args
@@ -287,16 +286,15 @@ class SlimSSL(EagerOptimizerBuild, keras.Model):
         return self(data, training=False)
 
     def draw_indices(self, slots, step):
-        """Candidate indices of the random slots' widths at `step`.
-
-        Default: distinct grid widths strictly between the slots' largest and
-        smallest (`sandwich_draws`), largest first.
-        """
+        """Candidate indices of the random slots' widths at `step`: grid
+        widths strictly inside the phase, distinct, largest first (as
+        `sandwich_draws`)."""
         return distinct_draws(self.seed, step, slots)
 
     def drawable_indices(self, slots):
         """The candidate indices `draw_indices(slots, step)` can return at
-        some step (the skip aside): the compiled step traces only these."""
+        some step (the skip aside): the compiled step traces only these.
+        Override it with `draw_indices` (else every candidate is traced)."""
         return distinct_drawable(slots)
 
     def sampled_widths(self, step):

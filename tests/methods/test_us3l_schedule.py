@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from keras_slim import Widths
 from keras_slim.methods import US3L
+from keras_slim.methods._plan import traced_candidates
 from keras_slim.methods._plan import uniform_drawable
 from keras_slim.methods._plan import uniform_draws
 from keras_slim.optimizers import WarmupCosine
@@ -137,6 +138,20 @@ def test_each_phase_traces_exactly_the_widths_it_can_draw(sampling):
             drawn.update(model.draw_indices(slots, step).numpy().tolist())
         drawn.discard(skip)
         assert sorted(drawn) == list(model.drawable_indices(slots)), start
+
+
+def test_a_subclass_with_undeclared_draws_traces_every_candidate():
+    class OwnDraws(US3L):  # draws its own way, declares nothing
+        def draw_indices(self, slots, step):
+            return super().draw_indices(slots, step)
+
+    declared = _model(8, 5, grid_step=0.125)
+    own = OwnDraws(tiny_backbone(widths=RANGE), hidden_dim=8,
+                   projection_dim=4, total_steps=40, steps_per_epoch=5,
+                   grid_step=0.125)
+    slots = declared.phases()[1][1]  # lowest 0.75: 0.875 and 0.75 drawable
+    assert traced_candidates(declared, slots) == (1, 2)
+    assert traced_candidates(own, slots) == tuple(range(7))
 
 
 def test_a_phase_with_no_width_inside_draws_the_largest():
