@@ -33,7 +33,7 @@ import keras
 from keras import ops
 
 from keras_slim.methods._plan import branch_table
-from keras_slim.methods._plan import traced_candidates
+from keras_slim.methods._plan import phase_draws
 from keras_slim.methods._step_logs import NONFINITE
 from keras_slim.methods._step_logs import add_gradient
 from keras_slim.methods._step_logs import checks_gradients
@@ -174,11 +174,8 @@ class _Step:
                   for key in slot_keys(name)}
         finite = jnp.array(True)
         teacher = None
-        draws = drawable = None
-        if any(not s.is_static for s in slots):
-            dense = True
-            draws = model.draw_indices(slots, step)
-            drawable = traced_candidates(model, slots)
+        draws, drawable = phase_draws(model, slots, step)
+        dense = dense or draws is not None
         views = self.views
         for slot in slots:
             # The previous widths' gradients are done before this one runs.

@@ -99,6 +99,15 @@ def distinct_drawable(slots):
     return tuple(range(1, _valid_count(slots) - 1))
 
 
+def phase_draws(model, slots, step):
+    """`(draws, traced)` of a phase's random slots at `step`: the drawn
+    candidate indices and `traced_candidates`; `(None, None)` when every slot
+    of the phase is static."""
+    if all(s.is_static for s in slots):
+        return None, None
+    return model.draw_indices(slots, step), traced_candidates(model, slots)
+
+
 def traced_candidates(model, slots):
     """The candidate indices a random slot's switch holds a branch for.
 

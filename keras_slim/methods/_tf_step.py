@@ -21,7 +21,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_slim.methods._plan import branch_table
-from keras_slim.methods._plan import traced_candidates
+from keras_slim.methods._plan import phase_draws
 from keras_slim.methods._step_logs import NONFINITE
 from keras_slim.methods._step_logs import add_gradient
 from keras_slim.methods._step_logs import checks_gradients
@@ -101,11 +101,8 @@ def _run_slots(model, slots, views, targets, step, training, dense):
     total = [None] * len(variables)
     values = _empty_values(model)
     teacher = None
-    draws = drawable = None
-    if any(not s.is_static for s in slots):
-        dense = True
-        draws = model.draw_indices(slots, step)
-        drawable = traced_candidates(model, slots)
+    draws, drawable = phase_draws(model, slots, step)
+    dense = dense or draws is not None
     for slot in slots:
         views = _after(views, total)
         if slot.is_static:
