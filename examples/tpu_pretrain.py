@@ -130,9 +130,12 @@ def tpu_strategy(tpu):
 
 def prefer_fast_xla_compiles():
     """The dry run executes its XLA program once: skip the backend's costly
-    optimizations (several times faster to compile on a CPU). An XLA_FLAGS
-    set by the user wins; TensorFlow reads it at the first compilation."""
-    os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+    optimizations and use the CPU's classic fusion emitters, quicker to
+    compile (the tiny dry run: 24.0 -> 7.1 s of CPU with the second flag,
+    2026-12-05). An XLA_FLAGS set by the user wins; TensorFlow reads it at
+    the first compilation."""
+    os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 "
+                          "--xla_cpu_use_fusion_emitters=false")
 
 
 def check_static(dataset):

@@ -17,10 +17,15 @@ def _add_xla_flags(*flags):
 
 # The tests' programs are tiny: XLA's compile time is their whole cost, and
 # most of it is LLVM's optimization of code that then runs a few steps (a
-# tiny JAX `pretrain`: 32.6 -> 18.2 s of CPU, same loss to 1e-7). Child
-# processes (the JAX main job, the cross-backend step, the examples)
-# inherit it; what users run keeps XLA's default.
-_add_xla_flags("--xla_backend_optimization_level=0")
+# tiny JAX `pretrain`: 32.6 -> 18.2 s of CPU, same loss to 1e-7), and the
+# CPU backend's MLIR fusion emitters, slower to compile than its classic
+# ones (2026-12-05, both flags against the first alone: the JAX side of
+# `tests/methods/test_cross_backend.py` 52.9 -> 30.0 s of CPU, the
+# `tpu_pretrain.py --tiny --dry-run` example 24.0 -> 7.1 s, the same
+# printed losses). Child processes (the JAX main job, the cross-backend
+# step, the examples) inherit them; what users run keeps XLA's defaults.
+_add_xla_flags("--xla_backend_optimization_level=0",
+               "--xla_cpu_use_fusion_emitters=false")
 
 if BACKEND == "jax":
     # The JAX suite (`KERAS_BACKEND=jax python -m pytest tests/jax`) runs

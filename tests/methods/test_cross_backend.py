@@ -3,8 +3,8 @@
 Each recipe (SlimCLR with each base, past its slow start and with one update
 per width; US3L with a drawn width and one update per width, and with
 BYOL; DSPNet) takes one step on each backend from the same
-initial weights (`tests/methods/_cross_backend.py`, one process per backend;
-on TensorFlow the scenarios about the compiled step itself trace it, the
+initial weights (`tests/methods/_cross_backend.py`: TensorFlow in this
+process, JAX in a child; on TensorFlow the scenarios about the compiled step itself trace it, the
 others take it eagerly).
 The per-width losses agree to 1e-5 (relative) and every weight after the
 step (online, EMA encoders, BatchNorm statistics, MoCo's queue) to 1e-4.
@@ -24,6 +24,8 @@ import keras
 
 from tests.methods._cross_backend import SAVED
 from tests.methods._cross_backend import SCENARIOS
+from tests.methods._cross_backend import run
+from tests.methods._cross_backend import save_files
 from tests.methods._cross_backend import saved_outputs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
@@ -43,7 +45,12 @@ def _run(backend, out_dir):
 @pytest.fixture(scope="module")
 def steps(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("cross_backend")
-    _run("tensorflow", out_dir)  # writes the initial weights first
+    # TensorFlow, the suite's backend, in this process (a child would be a
+    # TensorFlow start more); it writes the initial weights first.
+    assert keras.backend.backend() == "tensorflow"
+    for name in SCENARIOS:
+        run(name, str(out_dir))
+    save_files(str(out_dir))
     _run("jax", out_dir)
     return out_dir
 

@@ -33,7 +33,9 @@ MIRRORED = TWO_CPUS + textwrap.dedent(
         rng = np.random.default_rng(0)
         x = rng.random((24, 16, 16, 3), dtype="float32")
         x2 = np.clip(x + rng.normal(0, 0.1, x.shape), 0, 1).astype("float32")
-        batches = [(x[i:i + 8], x2[i:i + 8]) for i in (0, 8, 16)]
+        # Three steps of 8 pairs, in order.
+        steps = tf.data.Dataset.from_tensor_slices((x, x2)).batch(
+            8, drop_remainder=True)
 
         def build(initial=None):
             keras.utils.set_random_seed(0)
@@ -47,12 +49,15 @@ MIRRORED = TWO_CPUS + textwrap.dedent(
             return model
 
         def train(model):
+            # The weights after each step, from one `fit` (a `fit` per step
+            # pays Keras's set-up three times).
             after = []
-            for batch in batches:
-                data = tf.data.Dataset.from_tensor_slices(batch).batch(
-                    8, drop_remainder=True)
-                model.fit(data, epochs=1, verbose=0, shuffle=False)
-                after.append(model.get_weights())
+            record = keras.callbacks.LambdaCallback(
+                on_train_batch_end=lambda batch, logs: after.append(
+                    model.get_weights()))
+            model.fit(steps, epochs=1, verbose=0, shuffle=False,
+                      callbacks=[record])
+            assert len(after) == 3
             return after
 
         def max_diff(a, b):
