@@ -55,6 +55,10 @@ if BACKEND == "tensorflow":
     except RuntimeError:  # already initialized by another import
         pass
 
+    from tests._tf_seed import keep_kernels_when_seeding  # noqa: E402
+
+    keep_kernels_when_seeding()  # seeding costs no kernels: see its module
+
 from tests._gc import relax_gc  # noqa: E402
 
 relax_gc()  # after the imports: see tests/_gc.py

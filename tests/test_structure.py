@@ -1,5 +1,6 @@
 """The package's shape: no import cycle (function-local imports counted too)
-and no module over 400 lines. Read from the source with `ast`; nothing is
+and no module over 400 lines; no stateful TensorFlow random op drawn in
+keras_slim, tests or examples. Read from the source with `ast`; nothing is
 imported."""
 
 import ast
@@ -111,3 +112,53 @@ def test_no_module_is_over_400_lines():
         if count > MAX_LINES:
             long[name] = count
     assert long == {}, f"split these modules (over {MAX_LINES} lines): {long}"
+
+
+STATEFUL_RANDOM = ("tf.random.", "tf.image.random_", "tf.nn.dropout")
+NOT_STATEFUL = ("tf.random.stateless_", "tf.random.set_seed",
+                "tf.random.experimental.stateless_")
+
+
+def _dotted(node):
+    """`a.b.c` of an attribute chain, or None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([node.id] + parts[::-1])
+
+
+def stateful_random_calls(paths):
+    """`[(path, line, name)]` of calls to TensorFlow's stateful random ops."""
+    found = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        for node in ast.walk(tree):
+            name = isinstance(node, ast.Call) and _dotted(node.func)
+            if (name and name.startswith(STATEFUL_RANDOM)
+                    and not name.startswith(NOT_STATEFUL)):
+                found.append((path, node.lineno, name))
+    return found
+
+
+def test_the_stateful_random_finder_finds_one(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("x = tf.random.stateless_uniform((2,), (1, 2))\n"
+                      "y = tf.random.uniform((2,))\n")
+    assert stateful_random_calls([str(source)]) == [
+        (str(source), 2, "tf.random.uniform")]
+
+
+def test_no_stateful_tensorflow_random_op_is_drawn():
+    """The suite seeds TensorFlow without clearing its kernel cache
+    (`tests/_tf_seed.py`): right only while no stateful random op draws."""
+    root = os.path.dirname(PACKAGE_DIR)
+    paths = [os.path.join(parent, name)
+             for folder in ("keras_slim", "tests", "examples")
+             for parent, _, files in os.walk(os.path.join(root, folder))
+             for name in files if name.endswith(".py")]
+    assert len(paths) > 200
+    assert stateful_random_calls(paths) == []
