@@ -4,9 +4,9 @@
 op-seed sequence and also clears TensorFlow's eager kernel cache, so that a
 stateful random op without a seed (`tf.random.uniform(shape)`), whose kernel
 keeps its position in its random sequence, starts it again. The suite seeds
-before every test (`tests/conftest.py`), tests seed again, and keras_slim's
-builders seed per model: about 1,400 clearings a run, after each of which
-every eager op creates its kernel again (~0.4 ms each: each variable's handle,
+before each of its 1,040 tests (`tests/conftest.py`), tests seed again, and
+keras_slim's builders seed per model; after each clearing every eager op
+creates its kernel again (~0.4 ms each: each variable's handle,
 initializer and assignment) and every traced function is instantiated (and
 optimized by Grappler) again. Kept, `tests/backbones/test_slim_resnet.py`
 with `tests/methods/test_slim_clr.py` took 90.7 instead of 100.3 s of CPU
