@@ -38,11 +38,3 @@ def _set_global_seed(self, seed):
 def keep_kernels_when_seeding():
     """Makes `tf.random.set_seed` in this process keep the kernel cache."""
     context.Context._set_global_seed = _set_global_seed
-
-
-def clear_kernels():
-    """Drops the kernel cache: `tests/conftest.py` does it after each test
-    file (its tests share architectures, the next file's rarely). Kept for
-    a whole run, the suite's largest process peaked at 4.7 GB instead of
-    2.7 GB (2026-12-05)."""
-    context.context().clear_kernel_cache()

@@ -55,7 +55,6 @@ if BACKEND == "tensorflow":
     except RuntimeError:  # already initialized by another import
         pass
 
-    from tests._tf_seed import clear_kernels  # noqa: E402
     from tests._tf_seed import keep_kernels_when_seeding  # noqa: E402
 
     keep_kernels_when_seeding()  # seeding costs no kernels: see its module
@@ -115,10 +114,3 @@ def pytest_collection_modifyitems(session, config, items):
     position = {id(item): i for i, item in enumerate(items)}
     items.sort(key=lambda item: (rank.get(str(item.path), len(rank)),
                                  position[id(item)]))
-
-
-def pytest_runtest_teardown(item, nextitem):
-    """The kernels a test file created go when the next file starts."""
-    if BACKEND == "tensorflow" and (nextitem is None
-                                    or nextitem.path != item.path):
-        clear_kernels()
