@@ -4,7 +4,7 @@
 op-seed sequence and also clears TensorFlow's eager kernel cache, so that a
 stateful random op without a seed (`tf.random.uniform(shape)`), whose kernel
 keeps its position in its random sequence, starts it again. The suite seeds
-before each of its 1,040 tests (`tests/conftest.py`), tests seed again, and
+before each of its tests (`tests/conftest.py`), tests seed again, and
 keras_slim's builders seed per model; after each clearing every eager op
 creates its kernel again (~0.4 ms each: each variable's handle,
 initializer and assignment) and every traced function is instantiated (and

@@ -4,6 +4,9 @@ kernel cache and still reproduces every draw the suite makes."""
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.eager import context
+
+from tests import _tf_seed
 
 
 def _shuffled():
@@ -29,3 +32,9 @@ def test_reseeding_repeats_keras_draws_and_initial_weights():
     (a, kernel_a), (b, kernel_b) = draw(), draw()
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(kernel_a, kernel_b)
+
+
+def test_this_process_seeds_without_clearing_the_kernel_cache():
+    # conftest installs it for the TensorFlow suite; without it the tests
+    # above still pass but every seeding drops every kernel again.
+    assert context.Context._set_global_seed is _tf_seed._set_global_seed

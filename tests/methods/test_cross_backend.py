@@ -4,8 +4,8 @@ Each recipe (SlimCLR with each base, past its slow start and with one update
 per width; US3L with a drawn width and one update per width, and with
 BYOL; DSPNet) takes one step on each backend from the same
 initial weights (`tests/methods/_cross_backend.py`: TensorFlow in this
-process, JAX in a child; on TensorFlow the scenarios about the compiled step itself trace it, the
-others take it eagerly).
+process, JAX in a child; on TensorFlow the scenarios about the compiled
+step itself trace it, the others take it eagerly).
 The per-width losses agree to 1e-5 (relative) and every weight after the
 step (online, EMA encoders, BatchNorm statistics, MoCo's queue) to 1e-4.
 
