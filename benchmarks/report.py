@@ -9,6 +9,7 @@ import os
 
 from benchmarks.bench_backbone_step import table as backbone_table
 from benchmarks.bench_backends import table as backends_table
+from benchmarks.bench_build_cost import table as build_table
 
 HERE = os.path.dirname(__file__)
 
@@ -62,19 +63,32 @@ def ssl_sections():
         print()
 
 
-def backends_section():
-    result = _load("bench_backends")
+def _section(name, title, table):
+    """One result file's heading, provenance line and table."""
+    result = _load(name)
     if result is None:
         return
-    print(f"#### SlimCLR-MoCo v2 step by backend: batch {result['batch']}, "
-          f"median of {result['steps']} steps x {result['rounds']} rounds")
+    print(f"#### {title(result)}")
     print(f"{result['date']}, commit {result['commit']}, "
           f"{result['machine']}\n")
-    print(backends_table(result["rows"]))
+    print(table(result["rows"]))
     print()
+
+
+def backends_section():
+    _section("bench_backends", lambda r: (
+        f"SlimCLR-MoCo v2 step by backend: batch {r['batch']}, median of "
+        f"{r['steps']} steps x {r['rounds']} rounds"), backends_table)
+
+
+def build_section():
+    _section("bench_build_cost", lambda r: (
+        f"Building a slimmable backbone: median of {r['rounds']} alternated "
+        f"rounds"), build_table)
 
 
 if __name__ == "__main__":
     backbone_sections()
     ssl_sections()
     backends_section()
+    build_section()

@@ -58,6 +58,10 @@ if BACKEND == "tensorflow":
     from tests._tf_seed import keep_kernels_when_seeding  # noqa: E402
 
     keep_kernels_when_seeding()  # seeding costs no kernels: see its module
+    from tests._names import restart_generated_names  # noqa: E402
+else:
+    def restart_generated_names():  # no eager kernel cache to hit
+        pass
 
 from tests._gc import relax_gc  # noqa: E402
 
@@ -66,6 +70,7 @@ relax_gc()  # after the imports: see tests/_gc.py
 
 @pytest.fixture(autouse=True)
 def _seed():
+    restart_generated_names()  # see tests/_names.py
     keras.utils.set_random_seed(0)
     yield
 

@@ -23,7 +23,8 @@ from keras_slim.export.verification import run_litert
 from keras_slim.io import write_json_atomic
 from keras_slim.width import width_name
 
-__all__ = ["export_backbone", "read_manifest", "MANIFEST"]
+__all__ = ["export_backbone", "read_manifest", "check_output_folder",
+           "MANIFEST"]
 
 MANIFEST = "manifest.json"
 BUNDLE = "bundle"
@@ -153,10 +154,15 @@ def export_backbone(backbone, output_dir, images, widths=None,
     return manifest
 
 
-def _prepare_output(output_dir, overwrite):
-    manifest = os.path.join(output_dir, MANIFEST)
+def check_output_folder(output_dir, overwrite=False):
+    """Raises ValueError unless an export may write into `output_dir`.
+
+    It may when the folder is new or empty, or holds an earlier export and
+    `overwrite` is true. Callers with slow work before the export (loading
+    a run, training heads, starting a worker) check first.
+    """
     if os.path.isdir(output_dir) and os.listdir(output_dir):
-        if not os.path.isfile(manifest):
+        if not os.path.isfile(os.path.join(output_dir, MANIFEST)):
             raise ValueError(
                 f"{output_dir} is not empty and holds no earlier export "
                 f"({MANIFEST}); choose an empty or new folder.")
@@ -164,6 +170,11 @@ def _prepare_output(output_dir, overwrite):
             raise ValueError(
                 f"{output_dir} holds an earlier export; pass "
                 f"overwrite=True (CLI: --overwrite) to replace it.")
+
+
+def _prepare_output(output_dir, overwrite):
+    check_output_folder(output_dir, overwrite)
+    if os.path.isdir(output_dir) and os.listdir(output_dir):
         _remove_earlier_export(output_dir)
     os.makedirs(output_dir, exist_ok=True)
 

@@ -17,6 +17,7 @@ from keras_slim.layers._roles import tag_groups
 from keras_slim.layers._utils import check_channels
 from keras_slim.layers._utils import check_padding
 from keras_slim.layers._utils import check_rank
+from keras_slim.layers._utils import conv_output_size
 from keras_slim.layers._utils import pair
 from keras_slim.width import Widths
 
@@ -115,14 +116,31 @@ class SlimKernelLayer(BandedKernelMixin, keras.layers.Layer):
         return groups
 
     def call(self, inputs, width=None):
-        width = self.widths.validate(width)
-        self._check_rank(inputs)
-        check_channels(self, inputs, self.input_channels_at(width), width)
+        width = self._checked_width(inputs, width)
         kernel, bias = self.sliced_weights(width)
         outputs = self._apply_kernel(inputs, kernel)
         if self.use_bias:
             outputs = ops.add(outputs, bias)
         return outputs
+
+    def compute_output_spec(self, inputs, width=None):
+        """The output of a symbolic call, from shapes alone.
+
+        Building a backbone runs its forward pass on symbolic inputs; Keras
+        would otherwise trace `call` into a scratch graph for each layer
+        to learn what this computes from the shapes (see BENCHMARKS.md,
+        "Building a slimmable backbone"). The same input checks as `call`.
+        """
+        width = self._checked_width(inputs, width)
+        return keras.KerasTensor(
+            self._output_shape(tuple(inputs.shape), width), inputs.dtype)
+
+    def _checked_width(self, inputs, width):
+        """`width` validated, after checking `inputs` fit it."""
+        width = self.widths.validate(width)
+        self._check_rank(inputs)
+        check_channels(self, inputs, self.input_channels_at(width), width)
+        return width
 
     def sliced_weights(self, width):
         """The (kernel, bias) the layer uses at `width`; bias is None if unused.
@@ -204,6 +222,14 @@ class SlimConvLayer(SlimKernelLayer):
 
     def _check_rank(self, inputs):
         check_rank(self, inputs, 4, "images (batch, height, width, channels)")
+
+    def _output_shape(self, input_shape, width):
+        batch, *sizes, _ = input_shape
+        return (batch, *(
+            conv_output_size(self, size, kernel, stride)
+            for size, kernel, stride in zip(sizes, self.kernel_size,
+                                            self.strides)),
+            self.output_channels_at(width))
 
     def _apply_kernel(self, inputs, kernel):
         return self.convolution(

@@ -73,6 +73,14 @@ class SlimNormLayer(keras.layers.Layer):
             return self.input_channels
         return self.widths.channels(self.input_channels, width, self.expansion)
 
+    def compute_output_spec(self, inputs, width=None, training=None,
+                            calibrate=False):
+        """The output of a symbolic call (the input's shape and dtype),
+        after the same input checks as `call`, without tracing it (see
+        `SlimKernelLayer.compute_output_spec`)."""
+        self._checked_width(inputs, width)
+        return keras.KerasTensor(inputs.shape, inputs.dtype)
+
     def _checked_width(self, inputs, width):
         """`width` validated, after checking `inputs` fit it."""
         width = self.widths.validate(width)

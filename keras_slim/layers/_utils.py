@@ -32,6 +32,20 @@ def check_channels(layer, inputs, expected, width):
         )
 
 
+def conv_output_size(layer, size, kernel, stride):
+    """One spatial size of a convolution's output (`None` stays unknown)."""
+    if size is None:
+        return None
+    if layer.padding == "same":
+        return -(-size // stride)
+    if size < kernel:
+        raise ValueError(
+            f"Layer '{layer.name}' with padding='valid' needs inputs at least "
+            f"as large as its kernel {layer.kernel_size}, got a spatial size "
+            f"of {size}. Use larger images or padding='same'.")
+    return (size - kernel) // stride + 1
+
+
 def pair(value, name):
     if isinstance(value, int):
         return (value, value)

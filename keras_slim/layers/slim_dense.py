@@ -95,6 +95,9 @@ class SlimDense(SlimKernelLayer):
     def _check_rank(self, inputs):
         check_min_rank(self, inputs, 2, "features (batch, ..., units)")
 
+    def _output_shape(self, input_shape, width):
+        return input_shape[:-1] + (self.output_channels_at(width),)
+
     def _apply_kernel(self, inputs, kernel):
         return ops.matmul(inputs, kernel)
 

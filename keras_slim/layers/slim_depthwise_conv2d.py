@@ -86,6 +86,7 @@ class SlimDepthwiseConv2D(SlimConvLayer):
 
     # A depthwise convolution's input and output channels are the same.
     input_channels_at = channels_at
+    output_channels_at = channels_at
 
     def _plain_layer(self, width, name):
         return keras.layers.DepthwiseConv2D(

@@ -10,6 +10,7 @@ from keras_slim import evaluation
 from keras_slim.config import validate_config
 from keras_slim.convert import load_classifiers
 from keras_slim.export import export_backbone
+from keras_slim.export.exporter import check_output_folder
 from keras_slim.runs._tensorflow_export import export_in_tensorflow
 from keras_slim.runs.finetune import CLASSIFIER_FILE
 from keras_slim.runs.inputs import labelled_sets
@@ -67,6 +68,10 @@ def export_run(run_dir, output_dir=None, widths=None,
     Returns:
         the manifest dict.
     """
+    run = RunDirectory(run_dir)
+    # Before the slow part (loading, heads, a TensorFlow worker's start).
+    check_output_folder(os.path.abspath(output_dir or run.file("export")),
+                        overwrite)
     if not _backend.is_tensorflow():
         arguments = dict(
             run_dir=run_dir, output_dir=output_dir, widths=widths,
@@ -75,7 +80,6 @@ def export_run(run_dir, output_dir=None, widths=None,
             image_count=image_count, saved_model=saved_model, bundle=bundle,
             latency_runs=latency_runs, overwrite=overwrite, isolate=isolate)
         return export_in_tensorflow(arguments, log)
-    run = RunDirectory(run_dir)
     config = validate_config(run.read_config(), run.config_path)
     finetuned = _finetuned_classifier(run)
     backbone = load_backbone(run) if finetuned is None else finetuned.backbone

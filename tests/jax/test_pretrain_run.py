@@ -283,6 +283,10 @@ def test_export_of_the_jax_run_in_a_tensorflow_worker(reference, capsys):
                          images)["features"]
         scale = max(1.0, float(np.abs(want).max()))
         assert np.abs(got - want).max() <= 1e-4 * scale, width
-    # The worker's errors come back as the command's.
+    # A second export into the same folder is refused here, before a worker
+    # starts; the worker's own errors come back as the command's.
     assert cli.main(["export", run.path, "--precisions", "float32"]) == 2
     assert "--overwrite" in capsys.readouterr().err
+    assert cli.main(["export", run.path, "--widths", "0.3",
+                     "--overwrite"]) == 2
+    assert "cannot export width 0.3" in capsys.readouterr().err

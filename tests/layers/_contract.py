@@ -11,8 +11,12 @@ the errors it should raise, and gets the same checks:
 - config: `from_config(get_config())` gives the same config and, with the
   same weights, the same output at every width;
 - `.keras` save/load: the loaded layer gives the same output at every width;
+- symbolic calls: on a `keras.KerasTensor` (batch and, for images, sizes
+  unknown or known) the layer gives the shape and dtype of its eager output,
+  the same spec as Keras's own trace of `call`;
 - errors: an unknown width, an input of the wrong rank, and at every width
-  but the largest an input with the largest width's channels.
+  but the largest an input with the largest width's channels, on arrays and
+  on symbolic inputs alike.
 """
 
 import keras
@@ -91,8 +95,10 @@ def run_slim_layer_test(layer, inputs, plain_type, full_shape, tmp_path,
     _check_slicing(layer, inputs, expected, plain_type)
     _check_config_round_trip(layer, inputs, expected, full_shape)
     _check_save_load(layer, inputs, expected, full_shape, tmp_path)
-    _check_errors(layer, inputs, unknown_width, unknown_message,
-                  bad_rank_input, rank_message)
+    _check_symbolic(layer, inputs, expected)
+    for symbolic in (False, True):
+        _check_errors(layer, inputs, unknown_width, unknown_message,
+                      bad_rank_input, rank_message, symbolic)
     # Last: a training-mode call moves a switchable BN's statistics.
     for width, x in inputs.items():
         _check_gradient_bands(layer, width, x)
@@ -199,8 +205,37 @@ def _check_save_load(layer, inputs, expected, full_shape, tmp_path):
                                       expected[width])
 
 
+def _symbolic_shapes(shape):
+    """Shapes of symbolic inputs like an array of `shape`: the batch unknown,
+    and for images also the image sizes."""
+    shapes = [(None,) + tuple(shape[1:])]
+    if len(shape) == 4:
+        shapes.append((None, None, None, shape[-1]))
+    return shapes
+
+
+def _check_symbolic(layer, inputs, expected):
+    for width, x in inputs.items():
+        for shape in _symbolic_shapes(x.shape):
+            symbolic = keras.KerasTensor(shape, dtype="float32")
+            spec = layer(symbolic, width=width)
+            known = [n is not None for n in shape]
+            want = tuple(None if not known[i] and i < len(shape) - 1 else n
+                         for i, n in enumerate(expected[width].shape))
+            assert spec.shape == want, (width, shape, spec.shape)
+            assert spec.dtype == str(expected[width].dtype)
+            traced = keras.Operation.compute_output_spec(
+                layer, symbolic, width=width)
+            assert (spec.shape, spec.dtype) == (traced.shape, traced.dtype)
+
+
 def _check_errors(layer, inputs, unknown_width, unknown_message,
-                  bad_rank_input, rank_message):
+                  bad_rank_input, rank_message, symbolic):
+    def call(x, width):
+        if symbolic:
+            x = keras.KerasTensor(x.shape, dtype="float32")
+        return layer(x, width=width)
+
     full = next(iter(inputs.values()))
     for width, x in inputs.items():
         if x.shape[-1] == full.shape[-1]:
@@ -208,8 +243,8 @@ def _check_errors(layer, inputs, unknown_width, unknown_message,
         message = (rf"at width {width:g} \({width_name(width)}\) expects "
                    rf"{x.shape[-1]} input channels, got {full.shape[-1]}")
         with pytest.raises(ValueError, match=message.replace(".", r"\.")):
-            layer(full, width=width)
+            call(full, width)
     with pytest.raises(ValueError, match=unknown_message):
-        layer(full, width=unknown_width)
+        call(full, unknown_width)
     with pytest.raises(ValueError, match=rank_message):
-        layer(bad_rank_input, width=max(inputs))
+        call(bad_rank_input, max(inputs))

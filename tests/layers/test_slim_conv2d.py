@@ -143,6 +143,27 @@ def test_stride_two_same_padding(rng):
     assert _max_diff(y, expected) <= TOL
 
 
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("strides", [1, 2, (3, 2)])
+def test_symbolic_shapes_are_the_eager_ones(rng, padding, strides):
+    # Sizes 7..10 against kernels 3x1: every remainder of the strides.
+    layer = _built_layer(rng, strides=strides, padding=padding,
+                         kernel_size=(3, 1))
+    for size in (7, 8, 9, 10):
+        x = rng.random((1, size, size + 1, IN_AT[0.5]), "float32")
+        eager = layer(x, width=0.5).shape
+        spec = layer(keras.KerasTensor(x.shape), width=0.5)
+        assert spec.shape == eager, (size, spec.shape, eager)
+
+
+def test_a_valid_convolution_larger_than_its_input_is_refused(rng):
+    layer = _built_layer(rng, padding="valid", kernel_size=(3, 1))
+    with pytest.raises(ValueError, match=r"padding='valid' needs inputs at "
+                       r"least as large as its kernel \(3, 1\), got a "
+                       r"spatial size of 2"):
+        layer(keras.KerasTensor((None, 2, 5, IN_C)), width=1.0)
+
+
 def test_gradient_through_trainable_variables(rng):
     # The same check through `layer.trainable_variables`, as an optimizer sees.
     layer = _built_layer(rng)

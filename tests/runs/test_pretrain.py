@@ -170,8 +170,9 @@ def test_baseline_check_names_every_losing_width_and_protocol():
 
 
 def test_export_cli_writes_verified_files_with_the_runs_accuracy(
-        finished_run, capsys):
+        finished_run, capsys, monkeypatch):
     from keras_slim import cli
+    from keras_slim.runs import export_run
 
     _, results, run, _ = finished_run
     code = cli.main(["export", run.path, "--precisions", "float32",
@@ -193,8 +194,14 @@ def test_export_cli_writes_verified_files_with_the_runs_accuracy(
                      f"{name}_float32.tflite")
         check = model["verification"]
         assert check["images"] == 64 and check["top1_agreement"] == 1.0
-    # Again: an export folder is only replaced when asked to.
-    assert cli.main(["export", run.path, "--precisions", "float32"]) == 2
+    # Again: an export folder is only replaced when asked to, and refused
+    # before the run's backbone and data load.
+    def no_loading(*_):
+        raise AssertionError("loaded the run before refusing its output")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(export_run, "load_backbone", no_loading)
+        assert cli.main(["export", run.path, "--precisions", "float32"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert cli.main(["export", run.path, "--widths", "0.3", "--overwrite"
                      ]) == 2
