@@ -1,19 +1,17 @@
 """Cross-replica BatchNorm: two replicas with half batches == one full batch.
 
 Logical devices must be configured before TensorFlow starts, so the
-distributed part runs in a subprocess (one for both width kinds).
+distributed part runs on the two logical CPUs of `tests/_two_cpus.py` (one
+script for both width kinds).
 """
 
-import json
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 
-from tests._two_cpus import TWO_CPUS
+from tests._two_cpus import two_cpu_result
 
-SCRIPT = TWO_CPUS + textwrap.dedent(
+SCRIPT = textwrap.dedent(
     """
     import keras, numpy as np
     from keras_slim import Widths
@@ -28,7 +26,6 @@ SCRIPT = TWO_CPUS + textwrap.dedent(
     # One strategy for every model: strategies made one after another in a
     # process reuse collective instance keys, which clash once the shapes
     # differ (here: between the two width kinds).
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
 
     def run(widths):
@@ -61,14 +58,8 @@ SCRIPT = TWO_CPUS + textwrap.dedent(
 
 
 def _run():
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")][0]
     return {kind: {k: np.array(v) for k, v in out.items()}
-            for kind, out in json.loads(line[6:]).items()}
+            for kind, out in two_cpu_result(SCRIPT, timeout=300).items()}
 
 
 def test_synchronized_batch_norm_equals_one_device_full_batch():

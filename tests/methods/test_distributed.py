@@ -1,32 +1,26 @@
 """Training under tf.distribute equals training on one device.
 
 Logical CPU devices must be configured before TensorFlow starts, so the
-scenarios run in a subprocess (both bases in one). The backbone is the
+scenarios run on the two logical CPUs of `tests/_two_cpus.py` (both bases
+in one script). The backbone is the
 recipe tests' `TinySlimNet` (a SlimResNet block, synchronized BatchNorm): tracing the step
 per replica is what these cost, and a deeper network adds nothing the
 comparison needs.
 """
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
-from tests._two_cpus import TWO_CPUS
+from tests._two_cpus import two_cpu_result
 
-ROOT = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir)
-
-MIRRORED = TWO_CPUS + textwrap.dedent(
+MIRRORED = textwrap.dedent(
     """
     import keras, numpy as np
     from keras_slim.methods import SlimCLR
     from tests.methods._tiny_slim_net import TinySlimNet
 
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
 
     def scenario(BASE):
@@ -99,27 +93,16 @@ MIRRORED = TWO_CPUS + textwrap.dedent(
             out["pointer"] = int(np.array(mirrored.queue_pointer))
         return out
 
-    # Both bases in one process: a TensorFlow start costs more than a base.
+    # Both bases in one script.
     print("RESULT" + json.dumps({base: scenario(base)
                                  for base in ("simclr", "mocov2")}))
     """
 )
 
 
-def run_script(script, timeout=600):
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True,
-        timeout=timeout, env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")][-1]
-    return json.loads(line[len("RESULT"):])
-
-
 @pytest.fixture(scope="module")
 def mirrored_runs():
-    return run_script(MIRRORED)
+    return two_cpu_result(MIRRORED)
 
 
 @pytest.mark.parametrize("base", ["simclr", "mocov2"])

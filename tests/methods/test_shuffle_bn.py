@@ -1,7 +1,5 @@
 """Shuffle-BN: the key encoder's BatchNorm sees a random share of the batch."""
 
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -10,7 +8,7 @@ import tensorflow as tf
 
 from keras_slim.methods._shuffle_bn import shuffled_keys
 from keras_slim._stateless_random import stateless_uniform
-from tests._two_cpus import TWO_CPUS
+from tests._two_cpus import run_on_two_cpus
 
 
 def _encoder():
@@ -50,14 +48,13 @@ def test_splits_normalize_each_share_of_the_permuted_batch_apart():
     assert np.abs(keys - encode(x).numpy()).max() > 1e-2
 
 
-TWO_REPLICAS = TWO_CPUS + textwrap.dedent(
+TWO_REPLICAS = textwrap.dedent(
     """
     import numpy as np
     from keras_slim.methods._shuffle_bn import shuffled_keys
     from tests.methods.test_shuffle_bn import _encoder
 
     x = np.random.default_rng(1).normal(size=(8, 5)).astype("float32")
-    strategy = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
     with strategy.scope():
         encode = _encoder()
     one_device = shuffled_keys(encode, x, 7, 3, splits=2).numpy()
@@ -77,11 +74,8 @@ TWO_REPLICAS = TWO_CPUS + textwrap.dedent(
 
 
 def test_two_replicas_equal_one_device_with_two_splits():
-    done = subprocess.run([sys.executable, "-c", TWO_REPLICAS],
-                          capture_output=True, text=True, timeout=300,
-                          cwd=__file__.rsplit("/tests/", 1)[0])
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert float(done.stdout.strip().splitlines()[-1]) < 1e-5
+    printed = run_on_two_cpus(TWO_REPLICAS, timeout=300)
+    assert float(printed.strip().splitlines()[-1]) < 1e-5
 
 
 def test_splits_that_do_not_divide_the_batch_are_refused():

@@ -1,8 +1,6 @@
 """Tests of keras_slim.optimizers.LARS against a numpy reference."""
 
 import json
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -21,7 +19,7 @@ from keras_slim.optimizers import LARS
 from keras_slim.optimizers import WarmupCosine
 from keras_slim.optimizers import parameter_groups
 from keras_slim.optimizers._lars_plan import LEGACY_DEFAULT_PATTERNS
-from tests._two_cpus import TWO_CPUS
+from tests._two_cpus import two_cpu_result
 
 
 # ------------------------------------------------------------------- helpers
@@ -663,10 +661,10 @@ def test_every_banded_weight_of_a_backbone_is_one_group():
 
 
 # ------------------------------------------------------ MirroredStrategy
-# Logical CPU devices must be set before TensorFlow starts: one subprocess
-# runs every scenario (a plain and a banded model, each trained under a
+# Logical CPU devices must be set before TensorFlow starts: one script on
+# two logical CPUs (`tests/_two_cpus.py`) runs every scenario (a plain and a banded model, each trained under a
 # 2-replica MirroredStrategy and on one device) and prints the weights.
-DISTRIBUTED = TWO_CPUS + textwrap.dedent(
+DISTRIBUTED = textwrap.dedent(
     """
     import keras, numpy as np
     from keras_slim.layers import SlimDense
@@ -714,9 +712,7 @@ DISTRIBUTED = TWO_CPUS + textwrap.dedent(
                    lambda: LARS(0.5, weight_decay=1e-2, eta=0.1), (xb, yb),
                    1),
     }
-    # One strategy for all: two MirroredStrategy objects in one process
-    # reuse collective instance keys and their all-reduces collide.
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    mirrored = strategy  # the process's one MirroredStrategy
     out = {}
     for name, args in scenarios.items():
         out[name] = {
@@ -730,11 +726,7 @@ DISTRIBUTED = TWO_CPUS + textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def distributed_results():
-    proc = subprocess.run([sys.executable, "-c", DISTRIBUTED],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")][0]
-    return json.loads(line[len("RESULT"):])
+    return two_cpu_result(DISTRIBUTED, timeout=300)
 
 
 def test_mirrored_strategy_matches_single_device(distributed_results):

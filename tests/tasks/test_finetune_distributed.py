@@ -1,7 +1,7 @@
 """SlimClassifier under tf.distribute and mixed precision.
 
 Logical CPU devices must be configured before TensorFlow starts, so the
-mirrored scenario runs in a subprocess (`run_script`).
+mirrored scenario runs on the two logical CPUs of `tests/_two_cpus.py`.
 """
 
 import textwrap
@@ -12,13 +12,12 @@ import pytest
 
 from keras_slim.backbones import SlimResNet
 from keras_slim.tasks import SlimClassifier
-from tests._two_cpus import TWO_CPUS
-from tests.methods.test_distributed import run_script
+from tests._two_cpus import two_cpu_result
 
 # Three scenarios in one process (a TensorFlow start each would cost more
 # than the steps): a width list and a range's sandwich ends, each one step
 # on one device and on two replicas, and drawn widths refused.
-MIRRORED = TWO_CPUS + textwrap.dedent(
+MIRRORED = textwrap.dedent(
     """
     import keras, numpy as np
     from keras_slim.tasks import SlimClassifier
@@ -28,7 +27,6 @@ MIRRORED = TWO_CPUS + textwrap.dedent(
     rng = np.random.default_rng(0)
     x = rng.random((16, 16, 16, 3), dtype="float32")
     y = rng.integers(0, 4, 16)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
     def build(widths, drawn, initial=None):
         keras.utils.set_random_seed(0)
@@ -83,7 +81,7 @@ MIRRORED = TWO_CPUS + textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def mirrored():
-    return run_script(MIRRORED)
+    return two_cpu_result(MIRRORED)
 
 
 @pytest.mark.parametrize("widths", ["list", "range_sandwich_ends"])
