@@ -6,7 +6,8 @@ includes its model's name. TensorFlow's eager kernel for a variable's
 handle is cached by the variable's name, among its attributes, so a name the
 process has not seen before creates that kernel again: about 0.65 ms for
 each variable of a SlimResNet-50 (2026-12-05, 1,684 variables, 2.9 s to
-build, 1.1 s of it the handles). A test worker builds the same few
+build, 1.1 s of it the handles; a one-off timing wrapper around
+`gen_resource_variable_ops.var_handle_op`, not a committed benchmark). A test worker builds the same few
 networks hundreds of times, each time under a new name. Restarting the
 counter before each test (`tests/conftest.py`) gives each test the names a
 fresh process would give it, so its handles hit the cache.

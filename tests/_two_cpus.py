@@ -76,13 +76,16 @@ class _Runner:
     def __init__(self):
         self.errors = tempfile.TemporaryFile(mode="w+")
         env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+        # Unbuffered bytes: `select` then sees every byte not yet read
+        # (a buffered reader could hold the reply where select cannot).
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _RUNNER], cwd=ROOT, env=env, text=True,
+            [sys.executable, "-c", _RUNNER], cwd=ROOT, env=env, bufsize=0,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors)
+        self.pending = b""
 
     def run(self, script, timeout):
-        self.process.stdin.write(json.dumps({"script": script}) + "\n")
-        self.process.stdin.flush()
+        self.process.stdin.write(
+            (json.dumps({"script": script}) + "\n").encode())
         deadline = time.monotonic() + timeout
         while True:
             line = self._next_line(deadline)
@@ -90,20 +93,23 @@ class _Runner:
                 return json.loads(line[len(_REPLY):])
 
     def _next_line(self, deadline):
-        left = deadline - time.monotonic()
-        ready = left > 0 and select.select([self.process.stdout], [], [],
-                                           left)[0]
-        if not ready:
-            self.close()
-            raise AssertionError(f"the two-CPU script ran past its time:\n"
-                                 f"{self._stderr_tail()}")
-        line = self.process.stdout.readline()
-        if not line:  # the process died
-            self.close()
-            raise AssertionError(f"the two-CPU process exited with code "
-                                 f"{self.process.returncode}:\n"
-                                 f"{self._stderr_tail()}")
-        return line
+        while b"\n" not in self.pending:
+            left = deadline - time.monotonic()
+            ready = left > 0 and select.select([self.process.stdout], [], [],
+                                               left)[0]
+            if not ready:
+                self.close()
+                raise AssertionError(f"the two-CPU script ran past its "
+                                     f"time:\n{self._stderr_tail()}")
+            chunk = os.read(self.process.stdout.fileno(), 1 << 16)
+            if not chunk:  # the process died
+                self.close()
+                raise AssertionError(f"the two-CPU process exited with code "
+                                     f"{self.process.returncode}:\n"
+                                     f"{self._stderr_tail()}")
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return line.decode()
 
     def _stderr_tail(self):
         self.errors.seek(0)
