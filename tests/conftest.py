@@ -85,30 +85,32 @@ SHARED_DATA = os.path.join(
 )
 
 # The slowest files, slowest first (seconds of a whole-suite run on the
-# 2-core machine, `pytest --durations=0`, 2026-12-05). pytest-xdist hands
-# out whole files in collection order (`--dist=loadfile
+# 2-core machine, `pytest --durations=0`, 2026-12-05 18:30). pytest-xdist
+# hands out whole files in collection order (`--dist=loadfile
 # --no-loadscope-reorder` in setup.cfg), so starting these first keeps one
 # long file from running alone at the end while the other worker idles. A
 # stale list costs time, never a result.
 SLOW_FILES_FIRST = (
-    "examples/test_examples.py",             # 145 s
-    "runs/test_jax_pretrain.py",             # 128 s (a JAX child pytest)
-    "methods/test_cross_backend.py",         # 95 s (2 subprocesses)
-    "runs/test_finetune_run.py",             # 79 s
-    "backbones/test_slim_resnet.py",         # 73 s
-    "runs/test_resume.py",                   # 69 s
-    "export/test_export.py",                 # 63 s
-    "convert/test_convert_run.py",           # 61 s
-    "test_docstring_examples.py",            # 60 s
-    "methods/test_slimclr_official_step.py",  # 47 s
-    "convert/test_slimclr.py",               # 44 s
-    "methods/test_us3l.py",                  # 41 s
-    "methods/test_real_data.py",             # 40 s
-    "methods/test_slim_clr.py",              # 39 s
-    "methods/test_distributed.py",           # 35 s
-    "runs/test_pretrain.py",                 # 29 s
-    "backbones/test_slim_mobilenet_v2.py",   # 26 s
-    "convert/test_presets.py",               # 24 s
+    "examples/test_examples.py",             # 134 s
+    "runs/test_jax_pretrain.py",             # 80 s (a JAX child pytest)
+    "export/test_export.py",                 # 78 s
+    "runs/test_resume.py",                   # 78 s (5 subprocesses)
+    "runs/test_finetune_run.py",             # 69 s
+    "test_docstring_examples.py",            # 56 s
+    "methods/test_cross_backend.py",         # 54 s (a JAX subprocess)
+    "convert/test_convert_run.py",           # 52 s
+    "methods/test_real_data.py",             # 49 s
+    "methods/test_slim_clr.py",              # 48 s
+    "runs/test_pretrain.py",                 # 41 s
+    "backbones/test_slim_resnet.py",         # 40 s
+    "methods/test_slimclr_official_step.py",  # 37 s
+    "methods/test_us3l.py",                  # 34 s
+    "methods/test_distributed.py",           # 33 s
+    "convert/test_slimclr.py",               # 31 s
+    "tasks/test_slim_classifier.py",         # 16 s
+    "backbones/test_slim_mobilenet_v2.py",   # 15 s
+    "tasks/test_finetune_semi_supervised.py",  # 14 s
+    "convert/test_presets.py",               # 14 s
 )
 
 
