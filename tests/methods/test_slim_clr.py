@@ -5,6 +5,7 @@ import tensorflow as tf
 
 import keras_slim
 from keras_slim.methods import SlimCLR
+from tests._stopped_fit import free_stopped_fit
 from tests.methods._helpers import compile_sgd
 from tests.methods._helpers import random_pairs
 from tests.methods._helpers import tiny_backbone
@@ -173,6 +174,7 @@ def test_nan_loss_stops_training_naming_the_width():
     with pytest.raises(FloatingPointError,
                        match=r"Non-finite loss at width 1 \(w1\) at training step 2"):
         model.fit(pairs, verbose=0)
+    free_stopped_fit()
     trainable = {id(v) for v in model.trainable_weights}
     for variable, value in zip(model.weights, before):
         if id(variable) in trainable:  # no update from the failed step
@@ -194,6 +196,7 @@ def test_a_nan_gradient_under_a_finite_loss_stops_training_too():
                        match=r"Non-finite gradient at width 1 \(w1\) at "
                              r"training step 0"):
         model.fit((x, second), batch_size=8, verbose=0)
+    free_stopped_fit()
     trainable = {id(v) for v in model.trainable_weights}
     for variable, value in zip(model.weights, before):
         if id(variable) in trainable:  # no update from the failed step

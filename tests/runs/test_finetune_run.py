@@ -18,6 +18,7 @@ from keras_slim.runs.inputs import crop_size
 from keras_slim.runs.inputs import eval_arrays
 from keras_slim.runs.inputs import load_split
 from keras_slim.runs.run_checkpoint import read_checkpoint_state
+from tests._stopped_fit import free_stopped_fit
 
 PRETRAIN = [
     "data.image_size=8", "data.max_examples=256",
@@ -140,6 +141,7 @@ def test_a_killed_fine_tuning_resumes_to_the_same_weights(pretrained,
     with pytest.raises(Killed):
         finetune(pretrained, options + ["train.checkpoint_every_steps=1"],
                  output_dir=cut, log=_quiet)
+    free_stopped_fit()
     monkeypatch.undo()
     assert read_checkpoint_state(os.path.join(cut, "checkpoint"))["step"] == 5
     # The failed fit left no TensorBoard state behind: the process's next
