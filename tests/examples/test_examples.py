@@ -215,6 +215,9 @@ def test_multi_worker_workers_end_identical(outputs):
     # around) with cross-replica BatchNorm: every array of the two workers,
     # weights, BatchNorm statistics, MoCo's key encoder and queue, bit for
     # bit.
+    # The chief's log: four steps trained with a finite loss (the deleted
+    # tests/methods/test_multi_worker.py checked the weights moved).
+    assert re.search(r"epoch 1/1  4/4 .* loss \d", text), text
     assert "2 workers finished with identical trained weights" in text
     assert re.search(r"and identical state \(\d+ arrays: BatchNorm", text), text
     _check_accuracies(_table(text, ["kNN"]), [1.0, 0.5], ["kNN"])
