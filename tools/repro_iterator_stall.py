@@ -1,24 +1,25 @@
 """Reproduces the stall of a `fit` interrupted by an exception: its data
 iterator, freed a minute later, blocks the freeing thread for seconds.
 
-An exception out of `model.fit` (a callback raising, as keras_slim's
-non-finite guard does, or a simulated kill) keeps Keras's epoch iterator
-alive through the exception's traceback (frames keep their locals). When
-the traceback is finally freed, by a garbage collection or a `del`, the
-iterator's destructor waits for a tf.data background thread, and that
-wait grows with the iterator's age:
+An exception out of `model.fit` (a callback raising, or a simulated kill)
+leaves Keras's epoch iterator in a reference cycle (the iterator and its
+suspended epoch generator), and the exception's traceback keeps Keras's
+`fit` frame alive through the raising frame's callers. When the cycle is
+finally collected, the iterator's destructor waits for a tf.data
+background thread, and that wait grew with the time it sat idle:
 
     python tools/repro_iterator_stall.py 0     # freed at once
     python tools/repro_iterator_stall.py 70    # freed 70 s later
 
 On the 2-core machine (2026-12-05, TensorFlow 2.21, one thread per pool):
-0 s -> 0.32 s, 25 s -> 0.35 s, 70 s -> 11.88 s (this script: 11.84 s). In a whole-suite run the
+0 s -> 0.32 s, 25 s -> 0.35 s, 70 s -> 11.88 s (this script: 11.84 s); on
+the AMD EPYC machine of that evening 70 s -> 0.21 s (the stall depends on
+the machine). In a whole-suite run the
 same thing took 41 s: an iterator of
 `tests/runs/test_finetune_run.py::test_a_killed_fine_tuning_resumes_to_the_same_weights`
 (made in `SlimClassifier.fit`) was collected 105 s later inside
-`tests/methods/test_slim_clr.py`. The tests now collect right after they
-stop a fit (`tests/_stopped_fit.py`); keras_slim itself does not yet: see
-DEVELOPERS.md.
+`tests/methods/test_slim_clr.py`. keras_slim now frees the iterator where it
+replaces the exception (`keras_slim/_stopped_fit.py`); see DEVELOPERS.md.
 """
 
 import gc

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_slim import _backend
 from keras_slim._eager_build import EagerOptimizerBuild
+from keras_slim._stopped_fit import release_stopped_fit
 from keras_slim.heads import SlimMLPHead
 from keras_slim.methods._step_logs import METRICS
 from keras_slim.methods._step_logs import nonfinite_message
@@ -255,6 +256,7 @@ class SlimSSL(EagerOptimizerBuild, keras.Model):
                 error, int(ops.convert_to_numpy(self.ssl_step)))
             if message is None:
                 raise
+            release_stopped_fit(error)  # its data iterator: see the module
             raise FloatingPointError(message) from None
 
     def compile(self, optimizer="rmsprop", **kwargs):

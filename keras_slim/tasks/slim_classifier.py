@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from keras_slim._eager_build import EagerOptimizerBuild
+from keras_slim._stopped_fit import release_stopped_fit
 from keras_slim._width_view import WidthView
 from keras_slim.evaluation.calibration import calibrate_batch_norm
 from keras_slim.evaluation.calibration import require_calibrated
@@ -243,6 +244,7 @@ class SlimClassifier(EagerOptimizerBuild, keras.Model):
         except _tf_step.STEP_ERROR as error:
             if _tf_step.BAD_LABEL not in str(error):
                 raise
+            release_stopped_fit(error)  # its data iterator: see the module
             raise ValueError(
                 f"A label is not a class index in [0, {self.num_classes}) "
                 f"(num_classes={self.num_classes}). Check the label column, "

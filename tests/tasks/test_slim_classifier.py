@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from keras_slim.tasks import SlimClassifier
+from tests._stopped_fit import leaves_no_data_iterator
 from tests.methods._tiny_slim_net import TinySlimNet
 
 SIZE = 8
@@ -151,9 +152,12 @@ def test_range_draws_are_grid_widths_that_change_with_the_step():
 def test_bad_inputs_are_named():
     x, y = _separable(8)
     classifier = _classifier()
-    with pytest.raises(ValueError, match=r"not a class index in \[0, 3\)"):
+    # The stopped fit frees its data iterator at once (see the helper).
+    with leaves_no_data_iterator(), pytest.raises(
+            ValueError, match=r"not a class index in \[0, 3\)"):
         classifier.fit(x, y + 1, batch_size=8, epochs=1, verbose=0)
-    with pytest.raises(ValueError, match=r"not a class index in \[0, 3\)"):
+    with leaves_no_data_iterator(), pytest.raises(
+            ValueError, match=r"not a class index in \[0, 3\)"):
         classifier.evaluate(x, y - 1, batch_size=8, verbose=0)
     with pytest.raises(ValueError, match="num_classes=3 columns"):
         classifier.train_on_batch(x, np.eye(4, dtype="float32")[y])
