@@ -40,36 +40,52 @@ if BACKEND == "jax":
 else:
     collect_ignore = ["jax"]
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-if BACKEND == "tensorflow":
-    import tensorflow as tf  # noqa: E402
 
-    # The test machine is shared (2 cores): keep TensorFlow to one thread
-    # each.
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # already initialized by another import
-        pass
+def pytest_configure(config):
+    """Sets up a process that runs tests; not pytest-xdist's controller,
+    which only hands files to the workers (a TensorFlow import there cost
+    about 5 s of CPU while the workers started)."""
+    distributing = getattr(config.option, "dist", "no") != "no"
+    if distributing and not hasattr(config, "workerinput"):
+        return
+    _set_up_test_process()
 
-    from tests._tf_seed import keep_kernels_when_seeding  # noqa: E402
 
-    keep_kernels_when_seeding()  # seeding costs no kernels: see its module
-    from tests._names import restart_generated_names  # noqa: E402
-else:
-    def restart_generated_names():  # no eager kernel cache to hit
-        pass
+def _set_up_test_process():
+    global restart_generated_names
+    import keras  # noqa: F401 (the backend starts here)
 
-from tests._gc import relax_gc  # noqa: E402
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
 
-relax_gc()  # after the imports: see tests/_gc.py
+        # The test machine is shared (2 cores): keep TensorFlow to one
+        # thread each.
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # already initialized by another import
+            pass
+
+        from tests._names import restart_generated_names
+        from tests._tf_seed import keep_kernels_when_seeding
+
+        keep_kernels_when_seeding()  # seeding costs no kernels: see its module
+    from tests._gc import relax_gc
+
+    relax_gc()  # after the imports: see tests/_gc.py
+
+
+def restart_generated_names():  # JAX: no eager kernel cache to hit
+    pass
 
 
 @pytest.fixture(autouse=True)
 def _seed():
+    import keras
+
     restart_generated_names()  # see tests/_names.py
     keras.utils.set_random_seed(0)
     yield
