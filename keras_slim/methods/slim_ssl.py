@@ -10,14 +10,14 @@ from keras_slim._stopped_fit import release_stopped_fit
 from keras_slim.heads import SlimMLPHead
 from keras_slim.methods._step_logs import METRICS
 from keras_slim.methods._step_logs import nonfinite_message
-from keras_slim.methods._per_batch_rate import PerBatchRate
+from keras_slim.methods._per_batch_rate import PerBatchRateCompile
 from keras_slim.methods._plan import distinct_draws
 from keras_slim.methods._plan import distinct_drawable
 from keras_slim.methods._registry import base_class
 
 
 @keras.saving.register_keras_serializable(package="keras_slim")
-class SlimSSL(EagerOptimizerBuild, keras.Model):
+class SlimSSL(PerBatchRateCompile, EagerOptimizerBuild, keras.Model):
     """Base of the slimmable self-supervised recipes: one step, every width.
 
     `train_step` runs the step's width slots one after the other on the
@@ -258,14 +258,6 @@ class SlimSSL(EagerOptimizerBuild, keras.Model):
                 raise
             release_stopped_fit(error)  # its data iterator: see the module
             raise FloatingPointError(message) from None
-
-    def compile(self, optimizer="rmsprop", **kwargs):
-        super().compile(optimizer=optimizer, **kwargs)
-        rate = getattr(self.optimizer, "_learning_rate", None)
-        if (self.per_width_update and isinstance(
-                rate, keras.optimizers.schedules.LearningRateSchedule)
-                and not isinstance(rate, PerBatchRate)):
-            self.optimizer._learning_rate = PerBatchRate(rate, self.ssl_step)
 
     # ------------------------------------------------------------ the step
     # On TensorFlow Keras calls `train_step(data)`; on JAX

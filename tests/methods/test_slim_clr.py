@@ -5,6 +5,7 @@ import tensorflow as tf
 
 import keras_slim
 from keras_slim.methods import SlimCLR
+from keras_slim.methods._per_batch_rate import PerBatchRate
 from tests._stopped_fit import leaves_no_data_iterator
 from tests.methods._helpers import compile_sgd
 from tests.methods._helpers import random_pairs
@@ -138,6 +139,30 @@ def test_save_and_load_round_trip(tmp_path):
             loaded.backbone(x, width=width), model.backbone(x, width=width)
         )
     np.testing.assert_array_equal(np.array(loaded.queue), np.array(model.queue))
+    # Compiled as saved, optimizer state included: training can go on.
+    assert loaded.compiled and int(loaded.optimizer.iterations) == 2
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    for mine, theirs in zip(loaded.optimizer.variables,
+                            model.optimizer.variables):
+        np.testing.assert_array_equal(np.array(mine), np.array(theirs))
+
+
+def test_a_saved_per_width_update_recipe_comes_back_with_its_schedule(
+        tmp_path):
+    model = SlimCLR(tiny_backbone(), base="simclr", per_width_update=True)
+    schedule = keras.optimizers.schedules.CosineDecay(0.1, decay_steps=100)
+    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9))
+    model.fit(random_pairs(steps=2), verbose=0)
+    path = str(tmp_path / "per_width.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    rate = loaded.optimizer._learning_rate
+    # Read at the loaded recipe's step (2 batches), not its 4 updates.
+    assert isinstance(rate, PerBatchRate) and rate.step is loaded.ssl_step
+    assert float(loaded.optimizer.learning_rate) == float(schedule(2))
+    assert int(loaded.optimizer.iterations) == 4
+    loaded.fit(random_pairs(steps=2), verbose=0)
+    assert int(loaded.optimizer.iterations) == 8 and int(loaded.ssl_step) == 4
 
 
 def test_bad_inputs_are_refused_with_clear_messages():
