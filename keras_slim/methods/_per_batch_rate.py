@@ -6,6 +6,8 @@ fast. The official loop sets the rate by the epoch/batch instead: wrapped
 here, the schedule is evaluated at the recipe's `ssl_step` (batches).
 """
 
+import warnings
+
 import keras
 
 
@@ -65,6 +67,16 @@ class PerBatchRateCompile:
         state; compiled here, with the optimizer built, the loader restores
         the optimizer's variables (iterations, momentum) too.
         """
-        self.compile(**keras.saving.deserialize_keras_object(config))
+        try:
+            config = keras.saving.deserialize_keras_object(config)
+        except (TypeError, ValueError) as error:
+            # An optimizer or schedule this process cannot rebuild (a class
+            # not registered here): the weights still load.
+            warnings.warn(
+                f"{self.name} was loaded uncompiled: its saved compile "
+                f"arguments cannot be rebuilt (...{str(error)[-300:]}). Call "
+                f"compile() before fit().", stacklevel=2)
+            return
+        self.compile(**config)
         if self.built:
             self.optimizer.build(self.trainable_variables)

@@ -165,6 +165,26 @@ def test_a_saved_per_width_update_recipe_comes_back_with_its_schedule(
     assert int(loaded.optimizer.iterations) == 8 and int(loaded.ssl_step) == 4
 
 
+def test_a_saved_recipe_whose_schedule_cannot_be_rebuilt_loads_uncompiled(
+        tmp_path):
+    class Unregistered(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            return 0.1
+
+        def get_config(self):
+            return {}
+
+    model = SlimCLR(tiny_backbone(), base="simclr")
+    model.compile(optimizer=keras.optimizers.SGD(Unregistered()))
+    path = str(tmp_path / "unregistered.keras")
+    model.save(path)
+    with pytest.warns(UserWarning, match="loaded uncompiled.*Unregistered"):
+        loaded = keras.saving.load_model(path)
+    assert getattr(loaded, "optimizer", None) is None  # not compiled
+    x = np.zeros((1, 8, 8, 3), "float32")
+    np.testing.assert_array_equal(loaded.backbone(x), model.backbone(x))
+
+
 def test_bad_inputs_are_refused_with_clear_messages():
     model = SlimCLR(tiny_backbone(), base="simclr")
     compile_sgd(model)
