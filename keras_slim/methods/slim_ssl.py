@@ -245,6 +245,10 @@ class SlimSSL(PerBatchRateCompile, EagerOptimizerBuild, keras.Model):
             FloatingPointError: a width's loss became NaN or Inf. The weights
                 are those before the failing step.
         """
+        if getattr(self, "optimizer", None) is None:  # Keras says compiled
+            raise RuntimeError(f"{self.name} has no optimizer (never "
+                               f"compiled, or loaded uncompiled): call "
+                               f"compile() before fit().")
         steps = _step_module()
         extra = steps.fit_callbacks(self)
         if extra:

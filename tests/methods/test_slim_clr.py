@@ -181,6 +181,8 @@ def test_a_saved_recipe_whose_schedule_cannot_be_rebuilt_loads_uncompiled(
     with pytest.warns(UserWarning, match="loaded uncompiled.*Unregistered"):
         loaded = keras.saving.load_model(path)
     assert getattr(loaded, "optimizer", None) is None  # not compiled
+    with pytest.raises(RuntimeError, match=r"call compile\(\) before fit"):
+        loaded.fit(random_pairs(), verbose=0)
     x = np.zeros((1, 8, 8, 3), "float32")
     np.testing.assert_array_equal(loaded.backbone(x), model.backbone(x))
 
