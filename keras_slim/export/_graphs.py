@@ -6,7 +6,9 @@ import shutil
 import tempfile
 
 import keras
+import numpy as np
 import tensorflow as tf
+from tensorflow.types.experimental import ConcreteFunction
 
 from keras_slim.export.conversion import INPUT_NAME
 
@@ -26,6 +28,9 @@ def width_model(backbone, width, image_shape, classifier=None):
 
 
 def serving_function(model, image_shape):
+    """`model` in inference mode as a concrete function of a batch of images
+    of `image_shape`: traced here, once; every export file of the width
+    (its SavedModel, its frozen graphs, the reference outputs) reuses it."""
     spec = tf.TensorSpec([None, *image_shape], tf.float32, name=INPUT_NAME)
 
     @tf.function(input_signature=[spec])
@@ -35,17 +40,29 @@ def serving_function(model, image_shape):
     return serve.get_concrete_function()
 
 
-def save_width_model(model, image_shape, path):
-    """A SavedModel (variables kept) with one `serving_default` signature."""
+def serving_outputs(serve, images, batch_size=64):
+    """`{name: array}` of a serving function on `images`, in batches."""
+    parts = [serve(tf.constant(images[start:start + batch_size]))
+             for start in range(0, len(images), batch_size)]
+    return {name: np.concatenate([p[name].numpy() for p in parts])
+            for name in parts[0]}
+
+
+def save_width_model(model, serve, path):
+    """A SavedModel (variables kept) with `serve` (see `serving_function`)
+    as its one `serving_default` signature."""
     module = tf.Module()
     module.model = model
     with atomic_directory(path) as tmp:
-        tf.saved_model.save(module, tmp, signatures={
-            "serving_default": serving_function(model, image_shape)})
+        tf.saved_model.save(module, tmp,
+                            signatures={"serving_default": serve})
 
 
 def save_bundle(models, image_shape, path):
     """One SavedModel with a signature per key, weights as constants.
+
+    `models` maps each signature key to a Keras model (traced here) or to
+    its `serving_function` (traced already).
 
     Constants, not variables: from a SavedModel of a `tf.Module` the
     converter keeps variables as run-time resources (READ_VARIABLE ops),
@@ -58,9 +75,10 @@ def save_bundle(models, image_shape, path):
     spec = tf.TensorSpec([None, *image_shape], tf.float32, name=INPUT_NAME)
     signatures = {}
     for key, model in models.items():
-        frozen = convert_variables_to_constants_v2(
-            serving_function(model, image_shape))
-        names = sorted(model.output.keys())
+        serve = (model if isinstance(model, ConcreteFunction) else
+                 serving_function(model, image_shape))
+        frozen = convert_variables_to_constants_v2(serve)
+        names = sorted(serve.structured_outputs.keys())
         signatures[key] = _frozen_signature(frozen, names, spec)
     tf.saved_model.save(tf.Module(), path, signatures=signatures)
 

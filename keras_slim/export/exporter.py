@@ -6,7 +6,6 @@ import os
 import shutil
 import tempfile
 
-import keras
 import numpy as np
 
 from keras_slim.export import _graphs
@@ -127,15 +126,19 @@ def export_backbone(backbone, output_dir, images, widths=None,
         models = {w: _graphs.width_model(backbone, w, request.image_shape,
                                          request.classifiers.get(w))
                   for w in request.widths}
-        jobs, entries = _plan(request, models, output_dir, work, saved_model,
-                              bundle, log)
+        # One trace per width serves its SavedModel, its frozen graphs and
+        # its reference outputs (a trace costs more than a conversion).
+        serving = {w: _graphs.serving_function(m, request.image_shape)
+                   for w, m in models.items()}
+        jobs, entries = _plan(request, models, serving, output_dir, work,
+                              saved_model, bundle, log)
         log(f"converting {len(jobs)} files (builtin TFLite ops only)")
         results = run_conversions(jobs, isolate=isolate)
     manifest = build_manifest(backbone, request, accuracy)
     # Each width's Keras outputs, once: every precision and bundle
     # signature of that width is compared with the same reference.
-    expected = {w: _keras_outputs(m, request.images)
-                for w, m in models.items()}
+    expected = {w: _graphs.serving_outputs(serve, request.images)
+                for w, serve in serving.items()}
     failures = []
     for entry, result in zip(entries, results):
         _finish(entry, result, expected, request, latency_threads,
@@ -190,7 +193,8 @@ def _remove_earlier_export(output_dir):
     shutil.rmtree(os.path.join(output_dir, "saved_model"), ignore_errors=True)
 
 
-def _plan(request, models, output_dir, work, saved_model, with_bundle, log):
+def _plan(request, models, serving, output_dir, work, saved_model,
+          with_bundle, log):
     """Write the SavedModels; list the conversion jobs and manifest rows."""
     representative = None
     if request.representative is not None:
@@ -201,12 +205,12 @@ def _plan(request, models, output_dir, work, saved_model, with_bundle, log):
         name = width_name(width)
         folder = os.path.join(output_dir, "saved_model", name)
         if saved_model:
-            _graphs.save_width_model(model, request.image_shape, folder)
+            _graphs.save_width_model(model, serving[width], folder)
             log(f"  {name}: SavedModel written")
         # The converter gets the weights as constants (see `save_bundle`).
         frozen = os.path.join(work, f"frozen_{name}")
-        _graphs.save_bundle({"serving_default": model}, request.image_shape,
-                            frozen)
+        _graphs.save_bundle({"serving_default": serving[width]},
+                            request.image_shape, frozen)
         for precision in request.precisions:
             jobs.append(_job(frozen, precision, request, representative,
                              os.path.join(output_dir,
@@ -215,7 +219,7 @@ def _plan(request, models, output_dir, work, saved_model, with_bundle, log):
                             "file": f"{name}_{precision}.tflite"})
     if with_bundle:
         folder = os.path.join(work, BUNDLE)
-        keys = {width_name(w): m for w, m in models.items()}
+        keys = {width_name(w): serving[w] for w in models}
         _graphs.save_bundle(keys, request.image_shape, folder)
         for precision in request.precisions:
             jobs.append(_job(folder, precision, request, representative,
@@ -268,11 +272,6 @@ def _finish(entry, result, expected, request, latency_threads,
         for t in latency_threads}
     log(f"  {entry['file']}: {entry['bytes']:,} bytes, "
         f"{_verdict([checks[None]])}, latency {entry['latency_ms']} ms")
-
-
-def _keras_outputs(model, images):
-    return {k: keras.ops.convert_to_numpy(v) for k, v in
-            model.predict(images, batch_size=64, verbose=0).items()}
 
 
 def _verify(path, signature, expected, request, precision):

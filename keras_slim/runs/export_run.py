@@ -8,6 +8,7 @@ import numpy as np
 from keras_slim import _backend
 from keras_slim import evaluation
 from keras_slim.config import validate_config
+from keras_slim.config import widths_from_config
 from keras_slim.convert import load_classifiers
 from keras_slim.export import export_backbone
 from keras_slim.export.exporter import check_output_folder
@@ -43,7 +44,8 @@ def export_run(run_dir, output_dir=None, widths=None,
             `finetune`.
         output_dir: where to write (default `<run_dir>/export`).
         widths: widths to export (default: every evaluated width); for a
-            width range, any width inside it.
+            width range, any width inside it. Checked against the run's
+            config before anything loads (or a worker starts).
         precisions: see `keras_slim.export.PRECISIONS`.
         head: export backbone + a linear classifier per width (files output
             `logits` too, and the manifest gets each file's top-1 on the test
@@ -72,6 +74,8 @@ def export_run(run_dir, output_dir=None, widths=None,
     # Before the slow part (loading, heads, a TensorFlow worker's start).
     check_output_folder(os.path.abspath(output_dir or run.file("export")),
                         overwrite)
+    config = validate_config(run.read_config(), run.config_path)
+    widths = _widths_to_export(config, widths)
     if not _backend.is_tensorflow():
         arguments = dict(
             run_dir=run_dir, output_dir=output_dir, widths=widths,
@@ -80,10 +84,8 @@ def export_run(run_dir, output_dir=None, widths=None,
             image_count=image_count, saved_model=saved_model, bundle=bundle,
             latency_runs=latency_runs, overwrite=overwrite, isolate=isolate)
         return export_in_tensorflow(arguments, log)
-    config = validate_config(run.read_config(), run.config_path)
     finetuned = _finetuned_classifier(run)
     backbone = load_backbone(run) if finetuned is None else finetuned.backbone
-    widths = list(widths or widths_to_evaluate(config))
     train, test = labelled_sets(config)
     rng = np.random.default_rng(config.seed)
     if backbone.widths.is_range:
@@ -114,6 +116,22 @@ def export_run(run_dir, output_dir=None, widths=None,
         bundle=bundle, latency_runs=latency_runs,
         accuracy=_accuracy(run, probe), overwrite=overwrite,
         isolate=isolate, log=log)
+
+
+def _widths_to_export(config, widths):
+    """The requested widths (default: the evaluated ones), each checked
+    against the run's widths before anything is loaded."""
+    if not widths:
+        return list(widths_to_evaluate(config))
+    known = widths_from_config(config)
+    checked = []
+    for width in widths:
+        try:
+            checked.append(known.validate(width))
+        except ValueError as error:
+            raise ValueError(f"cannot export width {width!r}: {error}") \
+                from None
+    return checked
 
 
 def _finetuned_classifier(run):

@@ -48,13 +48,29 @@ def exported(tmp_path_factory, digits):
     x_train, _, x_test, _ = digits
     backbone = _backbone()
     folder = str(tmp_path_factory.mktemp("export") / "out")
-    lines = []
-    manifest = export.export_backbone(
-        backbone, folder, images=x_test[:64],
-        precisions=["float32", "float16", "dynamic_int8", "int8"],
-        representative_images=x_train[:64], latency_threads=(1,),
-        latency_runs=3, log=lines.append)
-    return backbone, folder, manifest, lines
+    lines, traced = [], []
+    serving_function = _graphs.serving_function
+
+    def traced_once_per_call(model, image_shape):
+        traced.append(model.name)
+        return serving_function(model, image_shape)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_graphs, "serving_function", traced_once_per_call)
+        patch.setattr(keras.Model, "predict", None)  # no trace of its own
+        manifest = export.export_backbone(
+            backbone, folder, images=x_test[:64],
+            precisions=["float32", "float16", "dynamic_int8", "int8"],
+            representative_images=x_train[:64], latency_threads=(1,),
+            latency_runs=3, log=lines.append)
+    return backbone, folder, manifest, lines, traced
+
+
+def test_each_width_is_traced_once_for_all_its_files(exported):
+    # Its SavedModel, its four precisions, its bundle signature and its
+    # reference outputs all come from one trace of the width's network.
+    traced = exported[4]
+    assert len(traced) == len(set(traced)) == 2
 
 
 def _model(manifest, width, precision):
@@ -63,7 +79,7 @@ def _model(manifest, width, precision):
 
 
 def test_every_width_and_precision_is_written_and_verified(exported):
-    _, folder, manifest, lines = exported
+    _, folder, manifest, lines, _ = exported
     assert manifest["verified"] is True
     assert [(m["width"], m["precision"]) for m in manifest["models"]] == [
         (w, p) for w in (1.0, 0.5)
@@ -89,7 +105,7 @@ def test_every_width_and_precision_is_written_and_verified(exported):
 
 
 def test_smaller_precisions_and_widths_give_smaller_files(exported):
-    _, _, manifest, _ = exported
+    _, _, manifest, _, _ = exported
     size = {(m["width"], m["precision"]): m["bytes"]
             for m in manifest["models"]}
     assert size[1.0, "int8"] < 0.4 * size[1.0, "float32"]
@@ -99,7 +115,7 @@ def test_smaller_precisions_and_widths_give_smaller_files(exported):
 
 def test_manifest_records_cost_and_matches_the_keras_model(exported,
                                                            digits):
-    backbone, folder, manifest, _ = exported
+    backbone, folder, manifest, _, _ = exported
     with open(os.path.join(folder, "manifest.json")) as f:
         assert json.load(f) == json.loads(json.dumps(manifest))
     for width in (1.0, 0.5):
@@ -116,7 +132,7 @@ def test_manifest_records_cost_and_matches_the_keras_model(exported,
 
 
 def test_int8_file_is_integer_inside_with_float_io(exported):
-    _, folder, _, _ = exported
+    _, folder, _, _, _ = exported
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(os.path.join(folder, "w1_int8.tflite"))
@@ -127,7 +143,7 @@ def test_int8_file_is_integer_inside_with_float_io(exported):
 
 
 def test_bundle_holds_every_width_as_a_signature(exported, digits):
-    _, folder, manifest, _ = exported
+    _, folder, manifest, _, _ = exported
     bundles = {b["precision"]: b for b in manifest["bundles"]}
     assert sorted(bundles) == ["dynamic_int8", "float16", "float32", "int8"]
     bundle = bundles["float32"]
@@ -148,7 +164,7 @@ def test_bundle_holds_every_width_as_a_signature(exported, digits):
 
 
 def test_saved_model_per_width_serves_the_same_features(exported, digits):
-    backbone, folder, manifest, _ = exported
+    backbone, folder, manifest, _, _ = exported
     assert manifest["saved_models"] == {"w1": "saved_model/w1",
                                         "w0.5": "saved_model/w0.5"}
     loaded = tf.saved_model.load(os.path.join(folder, "saved_model", "w0.5"))
@@ -268,7 +284,7 @@ def test_output_folder_is_never_clobbered(tmp_path, exported):
     with pytest.raises(ValueError, match="holds no earlier export"):
         export.export_backbone(_backbone(), str(stranger), images=images)
     assert os.listdir(stranger) == ["holiday.jpg"]
-    _, folder, _, _ = exported
+    _, folder, _, _, _ = exported
     with pytest.raises(ValueError, match="--overwrite"):
         export.export_backbone(_backbone(), folder, images=images)
     assert os.path.isfile(os.path.join(folder, "w1_int8.tflite"))

@@ -255,7 +255,8 @@ def test_the_guard_names_the_step_a_jax_step_did_not_apply():
         "spoiled" in str(info.value)
 
 
-def test_export_of_the_jax_run_in_a_tensorflow_worker(reference, capsys):
+def test_export_of_the_jax_run_in_a_tensorflow_worker(reference, capsys,
+                                                      monkeypatch):
     from keras_slim import cli
     from keras_slim.export import read_manifest
     from keras_slim.export import run_litert
@@ -283,8 +284,15 @@ def test_export_of_the_jax_run_in_a_tensorflow_worker(reference, capsys):
                          images)["features"]
         scale = max(1.0, float(np.abs(want).max()))
         assert np.abs(got - want).max() <= 1e-4 * scale, width
-    # A second export into the same folder is refused here, before a worker
-    # starts; the worker's own errors come back as the command's.
+    # A second export into the same folder, or a width the run does not
+    # have, is refused here, before a worker starts (the worker's own
+    # errors come back as the command's: tests/runs/test_pretrain.py).
+    from keras_slim.runs import _tensorflow_export
+
+    def no_worker(*_):
+        raise AssertionError("started a worker for a request it refuses")
+
+    monkeypatch.setattr(_tensorflow_export, "_run", no_worker)
     assert cli.main(["export", run.path, "--precisions", "float32"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert cli.main(["export", run.path, "--widths", "0.3",

@@ -202,10 +202,33 @@ def test_export_cli_writes_verified_files_with_the_runs_accuracy(
     with monkeypatch.context() as patched:
         patched.setattr(export_run, "load_backbone", no_loading)
         assert cli.main(["export", run.path, "--precisions", "float32"]) == 2
-    assert "--overwrite" in capsys.readouterr().err
-    assert cli.main(["export", run.path, "--widths", "0.3", "--overwrite"
-                     ]) == 2
-    assert "cannot export width 0.3" in capsys.readouterr().err
+        assert "--overwrite" in capsys.readouterr().err
+        # A width the run does not have: refused from its config alone.
+        assert cli.main(["export", run.path, "--widths", "0.3",
+                         "--overwrite"]) == 2
+    assert ("cannot export width 0.3: Width 0.3 is not one of this "
+            "network's widths [1.0, 0.5]") in capsys.readouterr().err
+
+
+def test_the_export_worker_s_errors_come_back_as_its_caller_s(
+        finished_run, monkeypatch, tmp_path):
+    # The JSON protocol between a JAX run's export and its TensorFlow
+    # worker, both sides in this process (the worker's process start is
+    # tested by the JAX run's export, tests/jax/test_pretrain_run.py).
+    from keras_slim.runs import _export_worker
+    from keras_slim.runs import _tensorflow_export
+
+    def worker_here(arguments_path, result_path, errors, log):
+        return _export_worker.main(arguments_path, result_path)
+
+    monkeypatch.setattr(_tensorflow_export, "_run", worker_here)
+    arguments = dict(run_dir=finished_run[2].path,
+                     output_dir=str(tmp_path / "export"), widths=[0.3])
+    with pytest.raises(ValueError, match="cannot export width 0.3"):
+        _tensorflow_export.export_in_tensorflow(arguments, log=None)
+    monkeypatch.setattr(_tensorflow_export, "_run", lambda *_: -9)
+    with pytest.raises(RuntimeError, match="exited with code -9 before"):
+        _tensorflow_export.export_in_tensorflow(arguments, log=None)
 
 
 def test_data_stream_leaves_the_training_images_on_disk(tmp_path):
