@@ -331,9 +331,11 @@ def test_an_op_without_a_tflite_builtin_is_refused_by_name(tmp_path):
         export.convert_saved_model(folder)
     output = str(tmp_path / "flex.tflite")
     [result] = export.run_conversions(
-        [{"saved_model": folder, "precision": "float32", "output": output}])
+        [{"saved_model": folder, "precision": "float32", "output": output}],
+        isolate=False)
     assert not result["ok"] and "MatrixInverse" in result["error"]
     assert sorted(os.listdir(tmp_path)) == ["flex"]  # no file, no partial
+    # In a worker: test_ten_conversions_do_not_grow_this_process.
 
 
 @pytest.mark.parametrize("count, workers", [(1, []), (3, []), (4, [3, 1])])
@@ -376,12 +378,21 @@ def test_ten_conversions_do_not_grow_this_process(tmp_path):
     _graphs.save_bundle({"serving_default": model}, SHAPE, folder)
     jobs = [{"saved_model": folder, "precision": "float32",
              "output": str(tmp_path / f"{i}.tflite")} for i in range(10)]
+    # A failing conversion among them: its error comes back from the
+    # worker, and the worker's other conversions are not lost.
+    flex = {"saved_model": _flex_saved_model(str(tmp_path / "flex")),
+            "precision": "float32", "output": str(tmp_path / "flex.tflite")}
+    jobs.insert(3, flex)
     # Warm up this side's first process start (its imports and buffers);
     # a conversion worker here would cost a TensorFlow start for nothing.
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     before = _rss_mb()
-    results = export.run_conversions(jobs, per_process=5)
+    results = export.run_conversions(jobs, per_process=6)
     grown = _rss_mb() - before
+    failed = results.pop(3)
+    assert not failed["ok"] and "MatrixInverse" in failed["error"]
+    assert not [n for n in os.listdir(tmp_path) if n.startswith("flex.")]
+    jobs.remove(flex)
     assert all(r["ok"] for r in results)
     assert len({os.path.getsize(j["output"]) for j in jobs}) == 1
     # In this process the same ten conversions grew it by ~8 MB (this tiny
