@@ -69,10 +69,13 @@ class KNNMonitor(keras.callbacks.Callback):
     import numpy as np
     from keras_slim.backbones import SlimResNet
     from keras_slim.evaluation import KNNMonitor
+    from keras_slim.tasks import SlimClassifier
 
-    backbone = SlimResNet(depth=10, base_width=8, widths=[1.0, 0.5])
-    model = keras.Sequential([backbone, keras.layers.Dense(2)])
-    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(True))
+    backbone = SlimResNet(depth=10, base_width=8, widths=[1.0, 0.5],
+                          input_shape=(8, 8, 3))
+    # Any model that trains the backbone; a SlimCLR recipe in practice.
+    model = SlimClassifier(backbone, num_classes=2)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
     images = np.random.default_rng(0).random((8, 8, 8, 3), "float32")
     labels = np.arange(8) % 2
     monitor = KNNMonitor(images, labels, images[::-1], labels[::-1],
