@@ -1,5 +1,7 @@
 """A run's results: results.json, the accuracy-vs-FLOPs plot, the table."""
 
+import re
+
 from keras_slim.config import as_run_config
 from keras_slim.io import atomic_path
 from keras_slim.width import width_name
@@ -55,8 +57,7 @@ def format_table(results):
     """A plain-text table of the per-width results."""
     rows = results["widths"]
     columns = [c for c in _COLUMNS if any(c[0] in r for r in rows)]
-    semi = sorted({k for r in rows for k in r if k.startswith("semi")})
-    columns += [(k, _semi_title(k), "{:.1%}") for k in semi]
+    columns += [(k, _semi_title(k), "{:.1%}") for k in _semi_keys(rows)]
     header = [title for _, title, _ in columns]
     body = []
     for row in rows:
@@ -78,11 +79,43 @@ def format_table(results):
     return "\n".join(out)
 
 
+_SEMI = re.compile(r"(random_)?semi(\d+)(_slim)?_top1")
+
+
+def _semi_keys(rows):
+    """The semi-supervised accuracies some row has: by label fraction, then
+    alone, every width at once, random init."""
+    def order(key):
+        random, percent, slim = _SEMI.fullmatch(key).groups()
+        return int(percent), bool(random), bool(slim)
+    return sorted({k for r in rows for k in r if _SEMI.fullmatch(k)},
+                  key=order)
+
+
 def _semi_title(key):
     """`semi10_top1` -> `semi 10%`; `semi10_slim_top1` -> `semi 10% slim`
-    (every width in one fine-tuning)."""
-    words = key[len("semi"):-len("_top1")].split("_")
-    return " ".join([f"semi {words[0]}%"] + words[1:])
+    (every width in one fine-tuning); `random_...` -> `... random`."""
+    random, percent, slim = _SEMI.fullmatch(key).groups()
+    return f"semi {percent}%" + (" slim" if slim else "") + (
+        " random" if random else "")
+
+
+# A curve's marker by protocol; a random-init baseline's line is dotted.
+_MARKERS = {"knn": "o", "linear": "s", "joint": "v", "paper": "P",
+            "finetune": "^", "semi": "d"}
+
+
+def _curves(rows):
+    """(key, label, matplotlib style) of each accuracy every row has."""
+    titles = {key: title for key, title, _ in _COLUMNS}
+    keys = [key for key, _, _ in _COLUMNS if key.endswith("_top1")]
+    for key in keys + _semi_keys(rows):
+        if not all(key in r for r in rows):
+            continue
+        protocol = key.removeprefix("random_").split("_")[0]
+        marker = _MARKERS["semi" if protocol.startswith("semi") else protocol]
+        line = ":" if key.startswith("random_") else "-"
+        yield key, titles.get(key) or _semi_title(key), marker + line
 
 
 def plot_results(results, path):
@@ -96,14 +129,8 @@ def plot_results(results, path):
     rows = results["widths"]
     flops = [r["flops"] / 1e6 for r in rows]
     figure, axes = plt.subplots(figsize=(6, 4))
-    styles = {"knn_top1": ("kNN", "o-"), "linear_top1": ("linear", "s-"),
-              "random_knn_top1": ("kNN, random init", "o:"),
-              "random_linear_top1": ("linear, random init", "s:"),
-              "finetune_top1": ("fine-tuned", "^-"),
-              "random_finetune_top1": ("fine-tuned, random init", "^:")}
-    for key, (label, style) in styles.items():
-        if all(key in r for r in rows):
-            axes.plot(flops, [100 * r[key] for r in rows], style, label=label)
+    for key, label, style in _curves(rows):
+        axes.plot(flops, [100 * r[key] for r in rows], style, label=label)
     for r, x in zip(rows, flops):
         axes.annotate(width_name(r["width"]), (x, 0), xytext=(0, 4),
                       textcoords="offset points", ha="center", fontsize=8,
@@ -112,7 +139,8 @@ def plot_results(results, path):
     axes.set_ylabel("top-1 accuracy (%)")
     axes.set_title(f"{results.get('run', '')}: accuracy vs. cost per width")
     axes.grid(alpha=0.3)
-    axes.legend()
+    if axes.get_lines():  # a run may have no accuracy yet: no empty legend
+        axes.legend()
     figure.tight_layout()
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=120)
