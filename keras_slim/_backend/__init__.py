@@ -18,6 +18,7 @@ TensorFlow installed.
 """
 
 import importlib
+import sys
 
 import keras
 
@@ -40,6 +41,18 @@ def check_supported():
 
 def is_tensorflow():
     return name() == "tensorflow"
+
+
+def without_dataset_shuffle(args, kwargs):
+    """`fit`'s keyword arguments, with `shuffle=False` when the data is a
+    `tf.data.Dataset` and no `shuffle` was given: Keras ignores `shuffle`
+    for a dataset (it comes shuffled as built) and warns on the default."""
+    x = args[0] if args else kwargs.get("x")
+    tf = sys.modules.get("tensorflow")  # a dataset means it is imported
+    if ("shuffle" not in kwargs and tf is not None
+            and isinstance(x, tf.data.Dataset)):
+        return dict(kwargs, shuffle=False)
+    return kwargs
 
 
 def tensorflow_missing_error(what):

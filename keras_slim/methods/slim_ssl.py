@@ -249,6 +249,7 @@ class SlimSSL(PerBatchRateCompile, EagerOptimizerBuild, keras.Model):
             raise RuntimeError(f"{self.name} has no optimizer (never "
                                f"compiled, or loaded uncompiled): call "
                                f"compile() before fit().")
+        kwargs = _backend.without_dataset_shuffle(args, kwargs)
         steps = _step_module()
         extra = steps.fit_callbacks(self)
         if extra:

@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_slim import _backend
 from keras_slim._eager_build import EagerOptimizerBuild
 from keras_slim._stopped_fit import release_stopped_fit
 from keras_slim._width_view import WidthView
@@ -236,6 +237,7 @@ class SlimClassifier(EagerOptimizerBuild, keras.Model):
             ValueError: a label is not an integer class index in
                 `[0, num_classes)`.
         """
+        kwargs = _backend.without_dataset_shuffle(args, kwargs)
         return self._naming_bad_labels(super().fit, *args, **kwargs)
 
     def _naming_bad_labels(self, run, *args, **kwargs):
