@@ -98,7 +98,9 @@ def export_pair(slim, plain, shape, folder, tag):
     jobs, paths = [], {}
     for kind, model in (("slim", slim), ("plain", plain)):
         saved = os.path.join(folder, f"{tag}_{kind}")
-        _graphs.save_bundle({"serving_default": model}, shape, saved)
+        _graphs.save_bundle(
+            {"serving_default": _graphs.serving_function(model, shape)},
+            saved)
         for precision in ("float32", "int8"):
             output = os.path.join(folder, f"{tag}_{kind}_{precision}.tflite")
             jobs.append({"saved_model": saved, "precision": precision,

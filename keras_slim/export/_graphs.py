@@ -8,7 +8,6 @@ import tempfile
 import keras
 import numpy as np
 import tensorflow as tf
-from tensorflow.types.experimental import ConcreteFunction
 
 from keras_slim.export.conversion import INPUT_NAME
 
@@ -58,11 +57,11 @@ def save_width_model(model, serve, path):
                             signatures={"serving_default": serve})
 
 
-def save_bundle(models, image_shape, path):
+def save_bundle(servings, path):
     """One SavedModel with a signature per key, weights as constants.
 
-    `models` maps each signature key to a Keras model (traced here) or to
-    its `serving_function` (traced already).
+    `servings` maps each signature key to a `serving_function` (traced
+    already: an export traces each width once for all its files).
 
     Constants, not variables: from a SavedModel of a `tf.Module` the
     converter keeps variables as run-time resources (READ_VARIABLE ops),
@@ -72,13 +71,11 @@ def save_bundle(models, image_shape, path):
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2)
 
-    spec = tf.TensorSpec([None, *image_shape], tf.float32, name=INPUT_NAME)
     signatures = {}
-    for key, model in models.items():
-        serve = (model if isinstance(model, ConcreteFunction) else
-                 serving_function(model, image_shape))
+    for key, serve in servings.items():
         frozen = convert_variables_to_constants_v2(serve)
         names = sorted(serve.structured_outputs.keys())
+        [spec] = serve.structured_input_signature[0]
         signatures[key] = _frozen_signature(frozen, names, spec)
     tf.saved_model.save(tf.Module(), path, signatures=signatures)
 

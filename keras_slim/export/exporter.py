@@ -209,8 +209,7 @@ def _plan(request, models, serving, output_dir, work, saved_model,
             log(f"  {name}: SavedModel written")
         # The converter gets the weights as constants (see `save_bundle`).
         frozen = os.path.join(work, f"frozen_{name}")
-        _graphs.save_bundle({"serving_default": serving[width]},
-                            request.image_shape, frozen)
+        _graphs.save_bundle({"serving_default": serving[width]}, frozen)
         for precision in request.precisions:
             jobs.append(_job(frozen, precision, request, representative,
                              os.path.join(output_dir,
@@ -220,7 +219,7 @@ def _plan(request, models, serving, output_dir, work, saved_model,
     if with_bundle:
         folder = os.path.join(work, BUNDLE)
         keys = {width_name(w): serving[w] for w in models}
-        _graphs.save_bundle(keys, request.image_shape, folder)
+        _graphs.save_bundle(keys, folder)
         for precision in request.precisions:
             jobs.append(_job(folder, precision, request, representative,
                              os.path.join(output_dir,

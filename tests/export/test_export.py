@@ -375,7 +375,8 @@ def test_ten_conversions_do_not_grow_this_process(tmp_path):
     model = _graphs.width_model(_backbone(widths=(1.0,), depth=18), 1.0,
                                 SHAPE)
     folder = str(tmp_path / "frozen")
-    _graphs.save_bundle({"serving_default": model}, SHAPE, folder)
+    _graphs.save_bundle(
+        {"serving_default": _graphs.serving_function(model, SHAPE)}, folder)
     jobs = [{"saved_model": folder, "precision": "float32",
              "output": str(tmp_path / f"{i}.tflite")} for i in range(10)]
     # A failing conversion among them: its error comes back from the

@@ -8,6 +8,7 @@ import pytest
 from keras_slim.backbones import SlimMobileNetV2
 from keras_slim.backbones import SlimResNet
 from keras_slim.export._graphs import save_bundle
+from keras_slim.export._graphs import serving_function
 from keras_slim.export.conversion import convert_saved_model
 from keras_slim.export.verification import litert_ops
 from keras_slim.export.verification import run_litert
@@ -32,7 +33,8 @@ def test_every_width_s_feature_maps_run_in_litert_as_in_keras(name,
         folder = str(tmp_path / f"{name}_{width:g}")
         # As the exporter does: the converter reads the weights as
         # constants (a SavedModel of variables converts to NaN outputs).
-        save_bundle({"serving_default": pyramid}, shape, folder)
+        save_bundle({"serving_default": serving_function(pyramid, shape)},
+                    folder)
         path = os.path.join(folder, "model.tflite")
         with open(path, "wb") as f:
             f.write(convert_saved_model(folder, "float32"))
